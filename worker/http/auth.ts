@@ -1,0 +1,86 @@
+// Sign-in, sign-out, the current agent, and setting a password (invite link or change).
+import { z } from "@hono/zod-openapi";
+import { sha256Hex } from "../auth/crypto";
+import { hashPassword, verifyPassword } from "../auth/password";
+import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from "../auth/rate-limit";
+import { clientIp, createSession, endAllSessions, endSession } from "../auth/session";
+import { newRouter, requireSession, route } from "./app";
+import { ApiError, badRequest, unauthorized } from "./errors";
+
+const loginBody = z.object({
+  email: z.string().trim().toLowerCase().email("Enter a valid email address.").max(254),
+  password: z.string().min(1, "Enter your password.").max(1000),
+});
+export const newPassword = z.string().min(10, "Use at least 10 characters.").max(200);
+const setPasswordBody = z.object({ token: z.string().min(10).max(200), password: newPassword });
+const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(1000), password: newPassword });
+
+export const authRoutes = newRouter();
+
+authRoutes.openapi(
+  route({ method: "post", path: "/auth/login", summary: "Sign in", tag: "auth", body: loginBody }),
+  async (c) => {
+    const { email, password } = c.req.valid("json");
+    const key = `${clientIp(c.req.raw)}|${email}`;
+    await assertLoginAllowed(c.env, key);
+    const agent = await c.env.DB.prepare("SELECT id, password_hash FROM agents WHERE email = ? AND active = 1")
+      .bind(email)
+      .first<{ id: string; password_hash: string | null }>();
+    if (!(await verifyPassword(password, agent?.password_hash ?? null)) || !agent) {
+      await recordLoginFailure(c.env, key);
+      throw new ApiError(401, "invalid_credentials", "Email or password is wrong.");
+    }
+    await clearLoginFailures(c.env, key);
+    await createSession(c, agent.id);
+    return c.json({ ok: true }, 200);
+  },
+);
+
+authRoutes.openapi(route({ method: "post", path: "/auth/logout", summary: "Sign out", tag: "auth" }), async (c) => {
+  await endSession(c);
+  return c.json({ ok: true }, 200);
+});
+
+authRoutes.openapi(
+  route({ method: "post", path: "/auth/set-password", summary: "Set a password from a one-time link", tag: "auth", body: setPasswordBody }),
+  async (c) => {
+    const { token, password } = c.req.valid("json");
+    const id = await sha256Hex(token);
+    const row = await c.env.DB.prepare("SELECT agent_id, expires_at, used_at FROM password_tokens WHERE id = ?")
+      .bind(id)
+      .first<{ agent_id: string; expires_at: number; used_at: number | null }>();
+    if (!row || row.used_at || row.expires_at < Date.now()) throw badRequest("This link is invalid or has expired.");
+    const now = Date.now();
+    // Mark the token used in the same batch, guarded on used_at, so two racing uses cannot both succeed.
+    const [used] = await c.env.DB.batch([
+      c.env.DB.prepare("UPDATE password_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL").bind(now, id),
+      c.env.DB.prepare("UPDATE agents SET password_hash = ?, updated_at = ? WHERE id = ?").bind(await hashPassword(password), now, row.agent_id),
+      c.env.DB.prepare("DELETE FROM sessions WHERE agent_id = ?").bind(row.agent_id),
+    ]);
+    if (!used.meta.changes) throw badRequest("This link is invalid or has expired.");
+    return c.json({ ok: true }, 200);
+  },
+);
+
+authRoutes.use("/me", requireSession);
+authRoutes.use("/me/*", requireSession);
+
+authRoutes.openapi(route({ method: "get", path: "/me", summary: "The signed-in agent", tag: "auth" }), (c) =>
+  c.json({ agent: c.var.agent }, 200),
+);
+
+authRoutes.openapi(
+  route({ method: "post", path: "/me/password", summary: "Change my password (ends every session)", tag: "auth", body: changePasswordBody }),
+  async (c) => {
+    const { currentPassword, password } = c.req.valid("json");
+    const agent = c.var.agent;
+    const row = await c.env.DB.prepare("SELECT password_hash FROM agents WHERE id = ?").bind(agent.id).first<{ password_hash: string | null }>();
+    if (!(await verifyPassword(currentPassword, row?.password_hash ?? null))) throw unauthorized("Current password is wrong.");
+    await c.env.DB.prepare("UPDATE agents SET password_hash = ?, updated_at = ? WHERE id = ?")
+      .bind(await hashPassword(password), Date.now(), agent.id)
+      .run();
+    await endAllSessions(c.env, agent.id);
+    await createSession(c, agent.id);
+    return c.json({ ok: true }, 200);
+  },
+);

@@ -1,0 +1,40 @@
+// WebSocket entry points. The Worker authenticates and authorizes the upgrade,
+// then forwards the raw request to the Durable Object (hono's upgradeWebSocket
+// does not use the hibernation API, so the object accepts the socket itself).
+import { Hono } from "hono";
+import { getCookie } from "hono/cookie";
+import { isMemberOf } from "../auth/access";
+import { agentForToken, type CurrentAgent, SESSION_COOKIE } from "../auth/session";
+import type { Env } from "../env";
+import { ApiError, errorResponse, forbidden, notFound, unauthorized } from "./errors";
+import { type AgentIdentity, forwardWithIdentity } from "../identity";
+
+type SocketEnv = { Bindings: Env; Variables: { agent: CurrentAgent } };
+
+export const agentIdentity = (a: CurrentAgent): AgentIdentity => ({
+  kind: "agent",
+  agentId: a.id,
+  name: a.name,
+  role: a.role,
+  teams: a.teams,
+});
+
+export const socketRoutes = new Hono<SocketEnv>();
+
+socketRoutes.onError((err, c) => (err instanceof ApiError ? errorResponse(c, err) : c.json({ error: { code: "internal", message: "Socket setup failed." } }, 500)));
+
+socketRoutes.use("*", async (c, next) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new ApiError(426, "upgrade_required", "Open this URL as a WebSocket.");
+  await next();
+});
+
+/** Desk socket for one team: lists, presence, queue, notifications. */
+socketRoutes.get("/team/:teamId", async (c) => {
+  const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
+  if (!agent) throw unauthorized();
+  const teamId = c.req.param("teamId");
+  if (!(await c.env.DB.prepare("SELECT 1 FROM teams WHERE id = ?").bind(teamId).first())) throw notFound("Team");
+  if (!isMemberOf(agent, teamId)) throw forbidden("You are not a member of that team.");
+  const hub = c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(teamId));
+  return hub.fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent)));
+});

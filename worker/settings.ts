@@ -1,0 +1,75 @@
+// Team and inbox settings: stored as JSON in D1, read by the Durable Objects.
+// One schema gives the defaults, the validation and the types.
+import { z } from "@hono/zod-openapi";
+
+const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "Use HH:MM (24 h).");
+const dayHours = z.array(z.object({ start: hhmm, end: hhmm })).max(4);
+
+export const businessHoursSchema = z.object({
+  enabled: z.boolean().default(false),
+  timezone: z.string().min(1).max(64).default("UTC"),
+  /** 0 = Sunday … 6 = Saturday; an empty list is a closed day. */
+  weekly: z.partialRecord(z.enum(["0", "1", "2", "3", "4", "5", "6"]), dayHours).default({}),
+  holidays: z.array(z.string().regex(/^\d{4}-\d{2}-\d{2}$/, "Use YYYY-MM-DD.")).max(366).default([]),
+});
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+export const teamSettingsSchema = z
+  .object({
+    assignmentMode: z.enum(["auto", "grab", "manual"]).default("auto"),
+    defaultCapacity: seconds(1, 100).default(5),
+    /** "all": agents see every team conversation; "assigned": only theirs and unassigned ones. */
+    visibility: z.enum(["all", "assigned"]).default("all"),
+    soonOverdueSeconds: seconds(10, 86400).default(180),
+    overdueSeconds: seconds(10, 86400).default(300),
+    inactivityTimeoutSeconds: seconds(60, 30 * 86400).default(86400),
+    pendingTimeoutSeconds: seconds(60, 30 * 86400).default(172800),
+    /** null = off */
+    agentResponseTimeoutSeconds: seconds(30, 86400).nullable().default(null),
+    awayGraceSeconds: seconds(10, 3600).default(120),
+    businessHours: businessHoursSchema.default({ enabled: false, timezone: "UTC", weekly: {}, holidays: [] }),
+  })
+  .openapi("TeamSettings");
+export type TeamSettings = z.infer<typeof teamSettingsSchema>;
+
+export const teamSettingsPatch = teamSettingsSchema.partial();
+
+export const INBOX_KINDS = ["web", "whatsapp", "messenger", "instagram", "telegram", "sms", "x"] as const;
+export type InboxKind = (typeof INBOX_KINDS)[number];
+
+export const inboxSettingsSchema = z
+  .object({
+    greeting: z.string().max(2000).optional(),
+    autoGreeting: z.string().max(2000).optional(),
+    windowSeconds: seconds(3600, 7 * 86400).default(86400),
+    color: z.string().regex(/^#[0-9a-fA-F]{6}$/, "Use a colour like #1f6feb.").optional(),
+    position: z.enum(["left", "right"]).optional(),
+    locale: z.string().max(16).optional(),
+    /** Where outbound sends go (tests point this at a local server). */
+    apiBaseUrl: z.string().url().max(500).optional(),
+    conferenceUrlPattern: z.string().max(500).optional(),
+    strictIdentity: z.boolean().optional(),
+  })
+  .openapi("InboxSettings");
+export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
+
+/** Provider secrets: write-only, any of these keys. */
+export const inboxCredentialsSchema = z
+  .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/, "Credential names are letters, digits and _."), z.string().max(4096))
+  .refine((r) => Object.keys(r).length <= 20, "At most 20 credentials.")
+  .openapi("InboxCredentials");
+
+export function parseTeamSettings(json: string | null | undefined): TeamSettings {
+  return teamSettingsSchema.parse(safeJson(json));
+}
+export function parseInboxSettings(json: string | null | undefined): InboxSettings {
+  return inboxSettingsSchema.parse(safeJson(json));
+}
+function safeJson(json: string | null | undefined): unknown {
+  try {
+    return json ? JSON.parse(json) : {};
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,104 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, cookieFrom, login, PASSWORD, seedAgent } from "./helpers";
+
+describe("sign-in", () => {
+  beforeAll(async () => {
+    await seedAgent({ email: "ada@example.com", role: "admin" });
+  });
+
+  it("a correct password signs in with a secure, HttpOnly, SameSite=Lax session cookie", async () => {
+    const res = await call("/api/v1/auth/login", { method: "POST", json: { email: "Ada@Example.com ", password: PASSWORD } });
+    expect(res.status).toBe(200);
+    const cookie = res.headers.get("set-cookie")!;
+    expect(cookie).toMatch(/^edgedesk_session=[\w-]{40,};/);
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/Secure/i);
+    expect(cookie).toMatch(/SameSite=Lax/i);
+    const me = await call("/api/v1/me", { cookie: cookieFrom(res) });
+    expect(me.status).toBe(200);
+    expect((await me.json<{ agent: { email: string; role: string } }>()).agent).toMatchObject({ email: "ada@example.com", role: "admin" });
+  });
+
+  it("the session token is not stored in clear in D1", async () => {
+    const cookie = await login("ada@example.com");
+    const token = cookie.split("=")[1];
+    const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM sessions WHERE id = ?").bind(token).first<{ n: number }>();
+    expect(row!.n).toBe(0);
+  });
+
+  it("a wrong password or unknown email is refused with the same 401", async () => {
+    const wrong = await call("/api/v1/auth/login", { method: "POST", json: { email: "ada@example.com", password: "nope" }, headers: { "cf-connecting-ip": "10.9.9.9" } });
+    const unknown = await call("/api/v1/auth/login", { method: "POST", json: { email: "who@example.com", password: "nope" }, headers: { "cf-connecting-ip": "10.9.9.9" } });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(await wrong.json()).toEqual(await unknown.json());
+    expect(wrong.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("ten failures from one IP for one email are rate limited with Retry-After, even with the right password", async () => {
+    const ip = "10.1.2.3";
+    for (let i = 0; i < 10; i++) {
+      const res = await call("/api/v1/auth/login", { method: "POST", json: { email: "ada@example.com", password: `bad-${i}` }, headers: { "cf-connecting-ip": ip } });
+      expect(res.status).toBe(401);
+    }
+    const limited = await call("/api/v1/auth/login", { method: "POST", json: { email: "ada@example.com", password: PASSWORD }, headers: { "cf-connecting-ip": ip } });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await limited.json<{ error: { code: string } }>()).error.code).toBe("rate_limited");
+    // Another IP is not affected.
+    await expect(login("ada@example.com", PASSWORD, "10.1.2.4")).resolves.toContain("edgedesk_session=");
+  });
+
+  it("logout ends the session on the server, not just in the browser", async () => {
+    const cookie = await login("ada@example.com");
+    expect((await call("/api/v1/me", { cookie })).status).toBe(200);
+    const out = await call("/api/v1/auth/logout", { method: "POST", cookie });
+    expect(out.status).toBe(200);
+    expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/i);
+    expect((await call("/api/v1/me", { cookie })).status).toBe(401);
+  });
+
+  it("changing the password ends every other session", async () => {
+    await seedAgent({ email: "pat@example.com" });
+    const laptop = await login("pat@example.com");
+    const phone = await login("pat@example.com");
+    const res = await call("/api/v1/me/password", { method: "POST", cookie: laptop, json: { currentPassword: PASSWORD, password: "a new long password" } });
+    expect(res.status).toBe(200);
+    expect((await call("/api/v1/me", { cookie: phone })).status).toBe(401);
+    expect((await call("/api/v1/me", { cookie: cookieFrom(res) })).status).toBe(200);
+    await expect(login("pat@example.com", "a new long password")).resolves.toContain("edgedesk_session=");
+  });
+
+  it("a state change with the session cookie from another origin is refused", async () => {
+    const cookie = await login("ada@example.com");
+    const res = await call("/api/v1/teams", { method: "POST", cookie, json: { name: "Evil" }, headers: { origin: "https://evil.example" } });
+    expect(res.status).toBe(403);
+    const none = await env.DB.prepare("SELECT COUNT(*) AS n FROM teams WHERE name = 'Evil'").first<{ n: number }>();
+    expect(none!.n).toBe(0);
+  });
+
+  it("bad login input is a 400 with field messages, never a 500", async () => {
+    const res = await call("/api/v1/auth/login", { method: "POST", json: { email: "not-an-email" } });
+    expect(res.status).toBe(400);
+    const body = await res.json<{ error: { code: string; fields: Record<string, string> } }>();
+    expect(body.error.code).toBe("validation_failed");
+    expect(Object.keys(body.error.fields)).toEqual(expect.arrayContaining(["email", "password"]));
+    const garbage = await call("/api/v1/auth/login", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } });
+    expect(garbage.status).toBe(400);
+  });
+
+  it("an invite link sets a password once", async () => {
+    const admin = await login("ada@example.com");
+    const res = await call("/api/v1/agents", { method: "POST", cookie: admin, json: { email: "new@example.com", name: "New Agent" } });
+    expect(res.status).toBe(201);
+    const { inviteUrl, agent } = await res.json<{ inviteUrl: string; agent: { invitePending: boolean } }>();
+    expect(agent.invitePending).toBe(true);
+    const token = new URL(inviteUrl).hash.replace("#token=", "");
+    const set = await call("/api/v1/auth/set-password", { method: "POST", json: { token, password: "my first password" } });
+    expect(set.status).toBe(200);
+    await expect(login("new@example.com", "my first password")).resolves.toContain("edgedesk_session=");
+    const again = await call("/api/v1/auth/set-password", { method: "POST", json: { token, password: "another password!" } });
+    expect(again.status).toBe(400);
+  });
+});
