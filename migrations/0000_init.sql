@@ -106,6 +106,7 @@ CREATE TABLE `messages` (
 	`client_id` text,
 	`body` text DEFAULT '' NOT NULL,
 	`data` text,
+	`internal` integer DEFAULT false NOT NULL,
 	`provider_id` text,
 	`delivery_status` text,
 	`created_at` integer NOT NULL
@@ -143,6 +144,12 @@ CREATE TABLE `quick_replies` (
 	`created_by` text,
 	`created_at` integer DEFAULT (unixepoch() * 1000) NOT NULL,
 	`updated_at` integer DEFAULT (unixepoch() * 1000) NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE `rate_limits` (
+	`key` text PRIMARY KEY NOT NULL,
+	`window_start` integer NOT NULL,
+	`count` integer NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE `sessions` (

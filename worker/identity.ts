@@ -23,11 +23,15 @@ export type Identity = z.infer<typeof identitySchema>;
 const IDENTITY_HEADER = "x-edgedesk-identity";
 const INTERNAL_PREFIX = "x-edgedesk-";
 
-/** A copy of the request carrying `identity`, with every client-sent internal header removed. */
-export function forwardWithIdentity(request: Request, identity: Identity): Request {
+/**
+ * A copy of the request carrying `identity` (and other internal facts such as
+ * the room address), with every client-sent internal header removed first.
+ */
+export function forwardWithIdentity(request: Request, identity: Identity, internal: Record<string, unknown> = {}): Request {
   const headers = new Headers(request.headers);
   for (const name of [...headers.keys()]) if (name.toLowerCase().startsWith(INTERNAL_PREFIX)) headers.delete(name);
   headers.set(IDENTITY_HEADER, JSON.stringify(identity));
+  for (const [name, value] of Object.entries(internal)) headers.set(`${INTERNAL_PREFIX}${name}`, typeof value === "string" ? value : JSON.stringify(value));
   return new Request(request, { headers });
 }
 

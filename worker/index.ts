@@ -8,6 +8,9 @@ import { errorBody } from "./http/errors";
 import { inboxRoutes } from "./http/inboxes";
 import { socketRoutes } from "./http/sockets";
 import { teamRoutes } from "./http/teams";
+import { roomRoutes } from "./http/rooms";
+import { archiveRoutes } from "./http/archive";
+import { widgetRoutes } from "./http/widget";
 
 export { ChatRoom } from "./rooms/chat-room";
 export { TeamHub } from "./teams/team-hub";
@@ -15,7 +18,7 @@ export { TeamHub } from "./teams/team-hub";
 const api = newRouter();
 api.use("*", sameOriginForCookies);
 // Every resource router below needs a signed-in agent; auth routes guard themselves.
-for (const prefix of ["/teams", "/agents", "/inboxes"]) {
+for (const prefix of ["/teams", "/agents", "/inboxes", "/search", "/conversations"]) {
   api.use(prefix, requireSession);
   api.use(`${prefix}/*`, requireSession);
 }
@@ -23,6 +26,9 @@ api.route("/", authRoutes);
 api.route("/", teamRoutes);
 api.route("/", agentRoutes);
 api.route("/", inboxRoutes);
+api.route("/", roomRoutes);
+api.route("/", widgetRoutes);
+api.route("/", archiveRoutes);
 api.doc31("/openapi.json", {
   openapi: "3.1.0",
   info: { title: "Edgedesk API", version: "1" },

@@ -57,6 +57,13 @@ export const loginFailures = sqliteTable(
   (t) => [index("login_failures_key_at").on(t.key, t.at)],
 );
 
+/** Fixed-window counters for public endpoints (visitor sessions, uploads). */
+export const rateLimits = sqliteTable("rate_limits", {
+  key: text("key").primaryKey(),
+  windowStart: integer("window_start").notNull(),
+  count: integer("count").notNull(),
+});
+
 export const teams = sqliteTable("teams", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
@@ -162,6 +169,8 @@ export const messages = sqliteTable(
     body: text("body").notNull().default(""),
     /** JSON payload for attachments, template parameters and event data. */
     data: text("data"),
+    /** Notes and internal events: agents only. */
+    internal: integer("internal", { mode: "boolean" }).notNull().default(false),
     providerId: text("provider_id"),
     deliveryStatus: text("delivery_status"),
     createdAt: integer("created_at").notNull(),

@@ -8,6 +8,9 @@ import { agentForToken, type CurrentAgent, SESSION_COOKIE } from "../auth/sessio
 import type { Env } from "../env";
 import { ApiError, errorResponse, forbidden, notFound, unauthorized } from "./errors";
 import { type AgentIdentity, forwardWithIdentity } from "../identity";
+import { verifyVisitorToken } from "../auth/visitor-token";
+import { roomIdFor } from "../rpc";
+import { resolveRoom, roomStub } from "./caller";
 
 type SocketEnv = { Bindings: Env; Variables: { agent: CurrentAgent } };
 
@@ -36,5 +39,22 @@ socketRoutes.get("/team/:teamId", async (c) => {
   if (!(await c.env.DB.prepare("SELECT 1 FROM teams WHERE id = ?").bind(teamId).first())) throw notFound("Team");
   if (!isMemberOf(agent, teamId)) throw forbidden("You are not a member of that team.");
   const hub = c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(teamId));
-  return hub.fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent)));
+  return hub.fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { team: teamId }));
+});
+
+/** Desk socket for one conversation room; the room checks team and visibility. */
+socketRoutes.get("/room/:roomId", async (c) => {
+  const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
+  if (!agent) throw unauthorized();
+  const address = await resolveRoom(c.env, c.req.param("roomId"));
+  return roomStub(c.env, address.roomId).fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { room: address }));
+});
+
+/** Visitor socket: the token names the room, so a visitor can only reach their own. */
+socketRoutes.get("/visitor", async (c) => {
+  const claims = await verifyVisitorToken(c.env.VISITOR_TOKEN_SECRET, c.req.query("token"));
+  if (!claims) throw unauthorized("Invalid or expired visitor token.");
+  const address = await resolveRoom(c.env, roomIdFor(claims.inboxId, claims.contactKey));
+  const identity = { kind: "visitor" as const, inboxId: claims.inboxId, contactKey: claims.contactKey };
+  return roomStub(c.env, address.roomId).fetch(forwardWithIdentity(c.req.raw, identity, { room: address }));
 });

@@ -1,17 +1,394 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { identityFrom } from "../identity";
+import { type Identity, identityFrom } from "../identity";
+import { type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
+import { type AssignRequest, type RoomAddress, type RpcResult } from "../rpc";
+import { Timers } from "../timers";
+import { flushArchive } from "./archive";
+import { ConversationFlow, type RoomHost } from "./conversation-flow";
+import { canSee } from "./room-access";
+import { RoomError } from "./room-errors";
+import { loadRoomSettings, type RoomSettings } from "./room-settings";
+import { RoomStore } from "./room-store";
+import { buildSummary } from "./summary";
 
-/** One per (inbox, contact): the live conversation, its messages and timers. */
-export class ChatRoom extends DurableObject<Env> {
+/** Frames above this size are refused before parsing (16 KB text + JSON overhead + attachment refs). */
+const MAX_FRAME_BYTES = 64 * 1024;
+/** A fresh client (after=0) gets this many recent messages; older ones through `history`. */
+const BACKLOG = 100;
+/** A resuming client gets everything it missed, up to this many (then it pages with `history`). */
+const MAX_REPLAY = 5000;
+/** Room → hub activity is coalesced to at most one update per this interval. */
+const HUB_SYNC_MS = 250;
+/** The archive is written to D1 this long after the first unflushed message. */
+const FLUSH_DELAY_MS = 1000;
+const TYPING_THROTTLE_MS = 1000;
+const SETTINGS_TTL_MS = 60_000;
+
+interface SocketState {
+  identity: Identity;
+  typingAt: number;
+}
+
+/** One per (inbox, contact): the live conversation, its messages and its timers. */
+export class ChatRoom extends DurableObject<Env> implements RoomHost {
+  readonly store: RoomStore;
+  readonly timers: Timers;
+  readonly flow: ConversationFlow;
+  /** Socket attachments deserialized once per socket per instance. */
+  private sockets = new WeakMap<WebSocket, SocketState>();
+  private hubPushedAt = 0;
+  private hubSyncPending = false;
+  private flushPending: boolean | null = null;
+  private hubChain: Promise<unknown> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new RoomStore(ctx.storage);
+    this.timers = new Timers(ctx.storage);
+    this.flow = new ConversationFlow(this, env);
+    // Pings are answered by the runtime without waking the object, so idle rooms hibernate.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
+  }
+
+  // ───────────── connections ─────────────
+
   async fetch(request: Request): Promise<Response> {
     const who = identityFrom(request);
-    if (!who) return new Response("forbidden", { status: 403 });
-    if (request.headers.get("upgrade") !== "websocket") return new Response("expected a websocket", { status: 426 });
+    const address = parseAddress(request.headers.get("x-edgedesk-room"));
+    if (!who || !address) return json({ error: { code: "forbidden", message: "Missing identity." } }, 403);
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return json({ error: { code: "upgrade_required", message: "Open as a WebSocket." } }, 426);
+    this.ensureAddress(address);
+    if (who.kind === "visitor" && (who.inboxId !== address.inboxId || `${who.inboxId}:${who.contactKey}` !== address.roomId)) {
+      return json({ error: { code: "forbidden", message: "This token is for another conversation." } }, 403);
+    }
+    if (who.kind === "agent") {
+      if (!(await this.mayAccess(who, address))) return json({ error: { code: "forbidden", message: "You cannot open this conversation." } }, 403);
+    }
+    const after = Math.max(0, Math.floor(Number(new URL(request.url).searchParams.get("after") ?? 0)) || 0);
     const pair = new WebSocketPair();
-    this.ctx.acceptWebSocket(pair[1], [who.kind]);
-    pair[1].serializeAttachment({ identity: who });
-    pair[1].send(JSON.stringify({ type: "hello" }));
+    const server = pair[1];
+    const tags = who.kind === "agent" ? ["agent", `agent:${who.agentId}`] : ["visitor"];
+    this.ctx.acceptWebSocket(server, tags);
+    server.serializeAttachment({ edgedesk: { identity: who } });
+    this.sockets.set(server, { identity: who, typingAt: 0 });
+    if (who.kind === "visitor") this.flow.recordVisitorDetails(request);
+    this.welcome(server, who, after);
+    if (who.kind === "visitor") this.syncHub();
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
+
+  /** welcome → the messages the client missed → live. Synchronous, so nothing can interleave. */
+  private welcome(ws: WebSocket, who: Identity, after: number): void {
+    const agent = who.kind === "agent";
+    const lastSeq = this.store.lastSeq();
+    const from = after > lastSeq ? 0 : after; // a client from a reset room starts over
+    let replay: RoomMessage[];
+    let hasMore: boolean;
+    if (from === 0) {
+      replay = this.store.messagesBefore(lastSeq + 1, BACKLOG, agent);
+      hasMore = replay.length > 0 && this.store.messagesBefore(replay[0].seq, 1, agent).length > 0;
+    } else {
+      replay = this.store.messagesAfter(from, MAX_REPLAY, agent);
+      hasMore = replay.length === MAX_REPLAY;
+    }
+    const current = this.store.current();
+    this.sendTo(ws, {
+      type: "welcome",
+      you: agent ? { kind: "agent", id: who.agentId } : { kind: "visitor", id: who.contactKey },
+      conversation: current ? this.flow.snapshot(current, !agent) : null,
+      lastSeq,
+      reads: this.flow.publicReads(agent),
+      replayFrom: replay[0]?.seq ?? lastSeq + 1,
+      hasMore,
+    });
+    for (const message of replay) ws.send(JSON.stringify({ type: "message", message }));
+    this.sendTo(ws, { type: "live", lastSeq });
+  }
+
+  async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const state = this.socketState(ws);
+    if (!state) return ws.close(1011, "lost identity");
+    let frame: RoomClientFrame;
+    try {
+      frame = parseFrame(data);
+    } catch (err) {
+      return this.sendError(ws, err);
+    }
+    try {
+      if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
+      if (frame.type === "typing") return this.typing(ws, state, frame.on);
+      if (frame.type === "history") {
+        const messages = this.store.messagesBefore(frame.before, frame.limit, state.identity.kind === "agent");
+        const hasMore = messages.length > 0 && this.store.messagesBefore(messages[0].seq, 1, state.identity.kind === "agent").length > 0;
+        return this.sendTo(ws, { type: "history", messages, hasMore });
+      }
+      const result = await this.flow.run(state.identity, frame);
+      // A retried send is answered with the stored message, to the sender only.
+      if (result?.duplicate) this.sendTo(ws, { type: "message", message: result.duplicate });
+    } catch (err) {
+      this.sendError(ws, err, frame.type === "send" ? frame.clientId : undefined);
+    }
+  }
+
+  async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    const state = this.socketState(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code);
+    } catch {
+      // already closed
+    }
+    if (state?.identity.kind === "visitor") {
+      this.broadcastTyping(ws, state, false);
+      this.syncHub();
+    }
+  }
+
+  async webSocketError(ws: WebSocket): Promise<void> {
+    await this.webSocketClose(ws, 1011);
+  }
+
+  private socketState(ws: WebSocket): SocketState | null {
+    let state = this.sockets.get(ws);
+    if (!state) {
+      // After hibernation the map is empty: rebuild from the attachment once.
+      const attached = ws.deserializeAttachment() as { edgedesk?: { identity: Identity } } | null;
+      if (!attached?.edgedesk) return null;
+      state = { identity: attached.edgedesk.identity, typingAt: 0 };
+      this.sockets.set(ws, state);
+    }
+    return state;
+  }
+
+  // ───────────── fan-out ─────────────
+
+  sendTo(ws: WebSocket, frame: RoomServerFrame): void {
+    try {
+      ws.send(JSON.stringify(frame));
+    } catch {
+      // closing socket: it will resume from its last sequence
+    }
+  }
+
+  /** Serialized once, the same string to every socket of the audience. */
+  broadcast(frame: RoomServerFrame, audience: "all" | "agents" | "visitors" = "all", except?: WebSocket): void {
+    const text = JSON.stringify(frame);
+    const tag = audience === "agents" ? "agent" : audience === "visitors" ? "visitor" : undefined;
+    for (const ws of this.ctx.getWebSockets(tag)) {
+      if (ws === except) continue;
+      try {
+        ws.send(text);
+      } catch {
+        // closing socket
+      }
+    }
+  }
+
+  visitorOnline(): boolean {
+    return this.ctx.getWebSockets("visitor").length > 0;
+  }
+
+  private typing(ws: WebSocket, state: SocketState, on: boolean): void {
+    const now = Date.now();
+    if (on && now - state.typingAt < TYPING_THROTTLE_MS) return;
+    state.typingAt = on ? now : 0;
+    this.broadcastTyping(ws, state, on);
+  }
+
+  private broadcastTyping(ws: WebSocket, state: SocketState, on: boolean): void {
+    const who = state.identity;
+    const frame: RoomServerFrame =
+      who.kind === "agent"
+        ? { type: "typing", who: { kind: "agent", id: who.agentId, name: who.name }, on }
+        : { type: "typing", who: { kind: "visitor", id: who.contactKey, name: this.store.getMeta<string>("contactName") }, on };
+    // A visitor's typing goes to agents; an agent's to everyone else.
+    this.broadcast(frame, who.kind === "visitor" ? "agents" : "all", ws);
+  }
+
+  private sendError(ws: WebSocket, err: unknown, clientId?: string): void {
+    if (err instanceof RoomError) return this.sendTo(ws, { type: "error", code: err.code, message: err.message, ...(clientId ? { clientId } : {}) });
+    console.error(JSON.stringify({ level: "error", msg: "room frame failed", error: String((err as Error)?.stack ?? err) }));
+    this.sendTo(ws, { type: "error", code: "internal", message: "That did not work; try again.", ...(clientId ? { clientId } : {}) });
+  }
+
+  // ───────────── host services for ConversationFlow ─────────────
+
+  address(): RoomAddress {
+    const address = this.store.address;
+    if (!address) throw new RoomError("not_found", "This room has not been opened yet.");
+    return address;
+  }
+
+  ensureAddress(address: RoomAddress): void {
+    const known = this.store.address;
+    if (!known) this.store.setMeta("address", address);
+    else if (known.roomId !== address.roomId) throw new Error(`room ${known.roomId} addressed as ${address.roomId}`);
+  }
+
+  /** Inbox and team settings, from meta; refreshed from D1 when stale (never on the per-message path). */
+  async settings(force = false): Promise<RoomSettings> {
+    const cached = this.store.getMeta<RoomSettings>("settings");
+    if (cached && !force && Date.now() - cached.loadedAt < SETTINGS_TTL_MS) return cached;
+    const address = this.address();
+    const teamId = this.store.current()?.team_id ?? address.teamId;
+    try {
+      const fresh = await loadRoomSettings(this.env.DB, address.inboxId, teamId);
+      this.store.setMeta("settings", fresh);
+      return fresh;
+    } catch (err) {
+      if (cached) return cached; // D1 hiccup: keep working on what we know
+      throw err;
+    }
+  }
+
+  cachedSettings(): RoomSettings | null {
+    return this.store.getMeta<RoomSettings>("settings");
+  }
+
+  /**
+   * Tells the team hub about the current conversation. Activity is coalesced
+   * (at most one push per HUB_SYNC_MS); `urgent` pushes state changes at once.
+   */
+  syncHub(urgent = false, teamIds?: string[]): void {
+    const now = Date.now();
+    if (!urgent && now - this.hubPushedAt < HUB_SYNC_MS) {
+      if (!this.hubSyncPending) {
+        this.hubSyncPending = true;
+        this.timers.set("hubsync", "hub", this.hubPushedAt + HUB_SYNC_MS);
+      }
+      return;
+    }
+    this.pushToHub(teamIds);
+  }
+
+  private pushToHub(extraTeamIds: string[] = []): void {
+    const current = this.store.current();
+    if (!current) return;
+    this.hubPushedAt = Date.now();
+    this.hubSyncPending = false;
+    const version = (this.store.getMeta<number>("hubVersion") ?? 0) + 1;
+    this.store.setMeta("hubVersion", version);
+    const summary = buildSummary(this, current, version);
+    // A transferred conversation must also leave its previous team's hub.
+    const teams = new Set([current.team_id, ...extraTeamIds]);
+    // Chained so pushes leave in order; the version field guards the rest.
+    this.hubChain = this.hubChain.then(async () => {
+      for (const teamId of teams) {
+        try {
+          await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
+        } catch (err) {
+          console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
+          this.timers.set("hubsync", "hub", Date.now() + 2000);
+        }
+      }
+    });
+  }
+
+  /** Archive to D1 shortly after the first unflushed change (batched, off the hot path). */
+  scheduleFlush(now = false): void {
+    if (now) {
+      this.timers.set("flush", "archive", Date.now());
+      this.flushPending = true;
+      return;
+    }
+    if (this.flushPending) return;
+    this.flushPending = true;
+    this.timers.setIfEarlier("flush", "archive", Date.now() + FLUSH_DELAY_MS);
+  }
+
+  // ───────────── alarm ─────────────
+
+  async alarm(): Promise<void> {
+    await this.timers.runDue(async (timer) => {
+      switch (timer.kind) {
+        case "flush": {
+          this.flushPending = false;
+          const more = await flushArchive(this.env.DB, this.store, this.address());
+          if (more) this.scheduleFlush(true);
+          return;
+        }
+        case "hubsync":
+          return this.pushToHub();
+        default:
+          return this.flow.onTimer(timer);
+      }
+    });
+  }
+
+  // ───────────── RPC (Worker, hub, channels) ─────────────
+
+  /** HTTP API: run a command as `who` (the Worker authenticated them). */
+  async perform(who: Identity, address: RoomAddress, input: unknown): Promise<{ ok: true; message?: RoomMessage; messages?: RoomMessage[] } | { ok: false; status: number; code: string; message: string }> {
+    try {
+      this.ensureAddress(address);
+      const frame = roomClientFrame.parse(input);
+      if (who.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
+      if (!(await this.mayAccess(who, address))) throw new RoomError("forbidden", "You cannot open this conversation.");
+      if (frame.type === "history") return { ok: true, messages: this.store.messagesBefore(frame.before, frame.limit, who.kind === "agent") };
+      if (frame.type === "typing") return { ok: true };
+      const result = await this.flow.run(who, frame);
+      return { ok: true, message: result?.duplicate ?? result?.message };
+    } catch (err) {
+      if (err instanceof RoomError) return { ok: false, status: err.status, code: err.code, message: err.message };
+      if (err && typeof err === "object" && "issues" in err) return { ok: false, status: 400, code: "invalid_frame", message: "Invalid command." };
+      throw err;
+    }
+  }
+
+  /** The room's state for HTTP readers (history pages, integrations). */
+  async read(who: Identity, address: RoomAddress, before: number | null, limit: number) {
+    this.ensureAddress(address);
+    const agent = who.kind === "agent";
+    if (!(await this.mayAccess(who, address))) return null;
+    const current = this.store.current();
+    const messages = this.store.messagesBefore(before ?? this.store.lastSeq() + 1, limit, agent);
+    return { conversation: current ? this.flow.snapshot(current, !agent) : null, lastSeq: this.store.lastSeq(), messages };
+  }
+
+  /** May `who` use this room (upload files, read history)? Visitors only their own room. */
+  async mayAccess(who: Identity, address: RoomAddress): Promise<boolean> {
+    this.ensureAddress(address);
+    if (who.kind === "visitor") return `${who.inboxId}:${who.contactKey}` === address.roomId;
+    const current = this.store.current();
+    return canSee(who, current, address.teamId, (await this.settings()).visibility, current ? this.store.participants(current.id).map((p) => p.id) : []);
+  }
+
+  /** Hub → room: the hub decided who gets the conversation. */
+  async applyAssignment(req: AssignRequest): Promise<RpcResult> {
+    return this.flow.applyAssignment(req);
+  }
+
+  /** Hub → room: take the conversation away from `agentId` and put it back in the queue. */
+  async requeue(conversationId: string, agentId: string, reason: "offline" | "timeout"): Promise<boolean> {
+    return this.flow.requeue(conversationId, agentId, reason);
+  }
 }
+
+function parseFrame(data: string | ArrayBuffer): RoomClientFrame {
+  if (typeof data !== "string") throw new RoomError("unsupported", "Send JSON text frames.");
+  if (data.length > MAX_FRAME_BYTES) throw new RoomError("too_large", "Frame too large.");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    throw new RoomError("bad_json", "Frames are JSON.");
+  }
+  const parsed = roomClientFrame.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new RoomError("invalid_frame", `${issue.path.join(".") || "frame"}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+function parseAddress(raw: string | null): RoomAddress | null {
+  if (!raw) return null;
+  try {
+    const a = JSON.parse(raw) as RoomAddress;
+    return typeof a.roomId === "string" && typeof a.inboxId === "string" && typeof a.teamId === "string" && typeof a.contactKey === "string" ? a : null;
+  } catch {
+    return null;
+  }
+}
+
+const json = (body: unknown, status: number) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });

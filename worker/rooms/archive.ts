@@ -1,0 +1,74 @@
+// Archive: the room writes its conversations and messages to D1 in batches
+// (an alarm a moment after the first unflushed change, and at once on close),
+// so D1 stays off the message hot path. Upserts make a repeated flush harmless.
+import type { RoomAddress } from "../rpc";
+import type { RoomStore } from "./room-store";
+
+const BATCH = 200;
+
+/** Returns true when more is left to flush. */
+export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
+  const contactId = await ensureContact(db, store, address);
+  const conversations = store.unarchivedConversations();
+  const messages = store.unflushed(BATCH);
+  if (!conversations.length && !messages.length) return false;
+  const now = Date.now();
+  const statements: D1PreparedStatement[] = conversations.map((c) =>
+    db
+      .prepare(
+        `INSERT INTO conversations (id, room_id, inbox_id, team_id, contact_key, contact_id, status, close_reason, close_comment, title, tags,
+           flagged, critical, assignee_id, csat_score, csat_comment, details, merged_into, first_response_at, closed_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET team_id = excluded.team_id, status = excluded.status, close_reason = excluded.close_reason,
+           close_comment = excluded.close_comment, title = excluded.title, tags = excluded.tags, flagged = excluded.flagged,
+           critical = excluded.critical, assignee_id = excluded.assignee_id, csat_score = excluded.csat_score,
+           csat_comment = excluded.csat_comment, merged_into = excluded.merged_into, contact_id = excluded.contact_id,
+           first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at`,
+      )
+      .bind(
+        c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, contactId, c.status, c.close_reason, c.close_comment, c.title, c.tags,
+        c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
+      ),
+  );
+  for (const m of messages) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO messages (room_id, seq, conversation_id, kind, author_type, author_id, author_name, client_id, body, data, internal, provider_id, delivery_status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(room_id, seq) DO UPDATE SET conversation_id = excluded.conversation_id,
+             provider_id = excluded.provider_id, delivery_status = excluded.delivery_status`,
+        )
+        .bind(
+          address.roomId, m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
+          m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
+        ),
+    );
+  }
+  await db.batch(statements);
+  // Only what was written is marked; anything that changed meanwhile is flushed next time.
+  store.transaction(() => {
+    for (const c of conversations) store.markArchived(c.id, c.version);
+    store.markFlushed(messages.at(-1)?.seq ?? 0, messages.map((m) => m.seq));
+  });
+  return messages.length === BATCH;
+}
+
+/** The D1 contact behind this room, created on the first flush. */
+async function ensureContact(db: D1Database, store: RoomStore, address: RoomAddress): Promise<string> {
+  const known = store.getMeta<string>("contactId");
+  if (known) return known;
+  const contactId = crypto.randomUUID();
+  await db.batch([
+    db.prepare("INSERT INTO contacts (id, name) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM contact_identities WHERE inbox_id = ? AND external_id = ?)").bind(
+      contactId, store.getMeta<string>("contactName"), address.inboxId, address.contactKey,
+    ),
+    db.prepare("INSERT OR IGNORE INTO contact_identities (id, contact_id, inbox_id, external_id) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM contacts WHERE id = ?)").bind(
+      crypto.randomUUID(), contactId, address.inboxId, address.contactKey, contactId,
+    ),
+  ]);
+  const row = await db.prepare("SELECT contact_id FROM contact_identities WHERE inbox_id = ? AND external_id = ?").bind(address.inboxId, address.contactKey).first<{ contact_id: string }>();
+  const id = row?.contact_id ?? contactId;
+  store.setMeta("contactId", id);
+  return id;
+}

@@ -1,0 +1,531 @@
+// The conversation state machine of SPEC §2–§4: every command a socket or the
+// API can run in a room, the hub's assignment calls, and the room's timers.
+import type { Env } from "../env";
+import { verifyReceipt } from "../files/receipt";
+import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
+import type { CloseReason, Conversation, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
+import type { AssignRequest, RoomAddress, RpcResult } from "../rpc";
+import type { DueTimer, Timers } from "../timers";
+import { canActIn, canSee } from "./room-access";
+import { RoomError } from "./room-errors";
+import type { RoomSettings } from "./room-settings";
+import { type ConversationRow, type NewMessage, type RoomStore, toConversation } from "./room-store";
+import { visitorDetails } from "./visitor-details";
+
+/** What the flow needs from its Durable Object. */
+export interface RoomHost {
+  readonly store: RoomStore;
+  readonly timers: Timers;
+  address(): RoomAddress;
+  settings(force?: boolean): Promise<RoomSettings>;
+  cachedSettings(): RoomSettings | null;
+  broadcast(frame: RoomServerFrame, audience?: "all" | "agents" | "visitors"): void;
+  syncHub(urgent?: boolean, teamIds?: string[]): void;
+  scheduleFlush(now?: boolean): void;
+}
+
+type Frame<T extends RoomClientFrame["type"]> = Extract<RoomClientFrame, { type: T }>;
+export interface RunResult {
+  message?: RoomMessage;
+  duplicate?: RoomMessage;
+}
+
+const CONVERSATION_TIMERS = ["window", "inactivity", "pending", "response"] as const;
+const SYSTEM = { type: "system", id: null, name: null } as const;
+
+export class ConversationFlow {
+  constructor(
+    private readonly room: RoomHost,
+    private readonly env: Env,
+  ) {}
+
+  private get store() {
+    return this.room.store;
+  }
+
+  // ───────────── views ─────────────
+
+  /** The conversation as clients see it; visitors get no internal fields. */
+  snapshot(row: ConversationRow, forVisitor = false): Conversation {
+    const full = toConversation(row, this.room.address(), this.store.participants(row.id), this.store.getMeta<string>("contactName"));
+    if (!forVisitor) return full;
+    return { ...full, title: null, tags: [], closeComment: null, criticalComment: null, closeReason: null, flagged: false, critical: false, details: {}, mergedInto: null };
+  }
+
+  /** Read pointers; visitors learn only how far "the agents" have read. */
+  publicReads(forAgent: boolean): Record<string, number> {
+    const reads = this.store.reads();
+    if (forAgent) return reads;
+    const agentSeq = Math.max(0, ...Object.entries(reads).filter(([k]) => k !== "visitor").map(([, v]) => v));
+    return { visitor: reads.visitor ?? 0, agent: agentSeq };
+  }
+
+  recordVisitorDetails(request: Request): void {
+    this.store.setMeta("visitorDetails", visitorDetails(request));
+  }
+
+  // ───────────── commands ─────────────
+
+  async run(who: Identity, frame: RoomClientFrame): Promise<RunResult | void> {
+    if (who.kind === "visitor") {
+      if (frame.type === "send") return this.send(who, frame);
+      if (frame.type === "read") return this.read(who, frame.seq);
+      if (frame.type === "csat") return this.csat(frame);
+      throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
+    }
+    switch (frame.type) {
+      case "send":
+        return this.send(who, frame);
+      case "read":
+        return this.read(who, frame.seq);
+      case "join":
+        return this.join(who);
+      case "leave":
+        return this.leave(who);
+      case "assign":
+        return this.askHub(who, { mode: "assign", agentId: frame.agentId });
+      case "transfer":
+        if (!frame.agentId === !frame.teamId) throw new RoomError("invalid_frame", "Transfer to an agent or to a team (one of agentId, teamId).");
+        return frame.teamId ? this.transferToTeam(who, frame.teamId, frame.note) : this.askHub(who, { mode: "transfer", agentId: frame.agentId!, note: frame.note });
+      case "setStatus":
+        return this.setStatus(who, frame.status);
+      case "close":
+        return this.closeByAgent(who, frame);
+      case "reopen":
+        return this.reopen(who);
+      case "flag":
+        return this.update(who, { flagged: frame.on ? 1 : 0 }, frame.on ? "flagged" : "unflagged", `${who.name} ${frame.on ? "flagged" : "unflagged"} the conversation`);
+      case "critical":
+        return this.critical(who, frame);
+      case "rename":
+        return this.update(who, { title: frame.title || null }, "renamed", `${who.name} renamed the conversation to “${frame.title}”`);
+      case "tags": {
+        const tags = [...new Set(frame.tags)];
+        return this.update(who, { tags: JSON.stringify(tags) }, "tagged", `${who.name} set tags: ${tags.join(", ") || "none"}`);
+      }
+      case "merge":
+        return this.merge(who, frame.fromConversationId);
+      case "csat":
+        throw new RoomError("forbidden", "Only the customer answers the feedback request.");
+      case "typing":
+      case "history":
+        return;
+    }
+  }
+
+  private async send(who: Identity, f: Frame<"send">): Promise<RunResult> {
+    const visitor = who.kind === "visitor";
+    if (visitor && f.kind === "note") throw new RoomError("forbidden", "Visitors cannot write notes.");
+    if (!f.body.trim() && !f.attachments.length) throw new RoomError("empty_message", "Write something or attach a file.");
+    const address = this.room.address();
+    for (const a of f.attachments) {
+      if (!(await verifyReceipt(this.env.FILE_URL_SECRET, address.roomId, a))) throw new RoomError("invalid_attachment", `${a.name} was not uploaded to this conversation.`);
+    }
+    const early = this.duplicateOf(who, f.clientId);
+    if (early) return { duplicate: early };
+    let current = this.store.current();
+    const starts = visitor && (!current || current.status === "closed");
+    const settings = starts ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
+
+    // No awaits from here on: the check, the insert and the fan-out are one step.
+    const dup = this.duplicateOf(who, f.clientId);
+    if (dup) return { duplicate: dup };
+    current = this.store.current();
+    const now = Date.now();
+    const author = visitor
+      ? ({ type: "visitor", id: who.contactKey, name: this.store.getMeta<string>("contactName") } as const)
+      : ({ type: "agent", id: who.agentId, name: who.name } as const);
+    const kind = f.kind === "note" ? "note" : f.attachments.length ? "attachment" : "text";
+    const data = f.attachments.length ? { attachments: f.attachments.map(({ receipt: _r, ...a }) => a) } : null;
+
+    if (!visitor) {
+      if (!current) throw new RoomError("no_conversation", "There is no conversation to answer yet.");
+      if (current.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed; reopen it first.");
+      const participants = this.participantIds(current.id);
+      if (!canSee(who, current, address.teamId, settings.visibility, participants)) throw new RoomError("forbidden", "You cannot see this conversation.");
+      if (kind !== "note" && !canActIn(who, current, participants)) throw new RoomError("forbidden", "Join the conversation before answering.");
+    }
+
+    const out: RoomMessage[] = [];
+    let started: ConversationRow | null = null;
+    this.store.transaction(() => {
+      if (starts) {
+        started = this.startConversation(settings, now);
+        current = started;
+      }
+      const conv = current!;
+      const message = this.store.insertMessage({ conversationId: conv.id, kind, author, clientId: f.clientId, body: f.body, data, internal: kind === "note" }, now);
+      out.push(message);
+      if (visitor) {
+        const resumes = conv.status === "pending";
+        this.store.updateConversation(conv.id, {
+          last_customer_at: now,
+          last_customer_seq: message.seq,
+          last_activity_at: now,
+          waiting_since: conv.waiting_since ?? now,
+          ...(resumes ? { status: "open", pending_since: null } : {}),
+        });
+        if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
+        if (conv.assignee_id && conv.waiting_since === null && settings.agentResponseTimeoutSeconds) {
+          this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+        }
+        if (started && settings.autoGreeting) {
+          out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: { type: "bot", id: null, name: null }, body: settings.autoGreeting, internal: false }, now));
+        }
+      } else if (kind === "note") {
+        if (f.mentions.length) {
+          const mentioned = new Set([...(JSON.parse(conv.mentioned) as string[]), ...f.mentions]);
+          this.store.updateConversation(conv.id, { mentioned: JSON.stringify([...mentioned]) });
+        }
+      } else {
+        this.store.updateConversation(conv.id, { last_agent_at: now, last_activity_at: now, waiting_since: null, first_response_at: conv.first_response_at ?? now });
+      }
+    });
+
+    for (const m of out) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
+    const conv = this.store.current()!;
+    if (started || out.length > 1) this.emitConversation(conv);
+    this.room.scheduleFlush();
+    this.room.syncHub(!!started);
+    if (kind === "note" && f.mentions.length && who.kind === "agent") {
+      const body = `${who.name} mentioned you: ${f.body.slice(0, 140)}`;
+      void this.hub(conv.team_id)
+        .notify(f.mentions.filter((id) => id !== who.agentId), { kind: "mention", roomId: address.roomId, conversationId: conv.id, body })
+        .catch((err) => console.error(JSON.stringify({ level: "warn", msg: "mention notify failed", error: String(err) })));
+    }
+    return { message: out[0] };
+  }
+
+  private duplicateOf(who: Identity, clientId: string): RoomMessage | null {
+    const existing = this.store.byClientId(clientId);
+    if (!existing) return null;
+    const key = who.kind === "visitor" ? `visitor:${who.contactKey}` : `agent:${who.agentId}`;
+    if (existing.authorKey !== key) throw new RoomError("duplicate_client_id", "That clientId belongs to another message.");
+    const { authorKey: _k, ...message } = existing;
+    return message;
+  }
+
+  private startConversation(settings: RoomSettings, now: number): ConversationRow {
+    const address = this.room.address();
+    const id = crypto.randomUUID();
+    const details = { ...(this.store.getMeta<Record<string, string>>("visitorDetails") ?? {}) };
+    this.store.insertConversation({ id, status: "queued", team_id: address.teamId, details: JSON.stringify(details), started_at: now, last_activity_at: now });
+    this.room.timers.set("window", id, now + settings.windowSeconds * 1000);
+    this.room.timers.set("inactivity", id, now + settings.inactivityTimeoutSeconds * 1000);
+    return this.store.conversation(id)!;
+  }
+
+  private read(who: Identity, seq: number): void {
+    const upTo = Math.min(seq, this.store.lastSeq());
+    const reader = who.kind === "visitor" ? "visitor" : who.agentId;
+    if (!this.store.markRead(reader, upTo)) return;
+    this.room.broadcast({ type: "read", reader, seq: upTo }, "agents");
+    if (who.kind === "agent") {
+      this.room.broadcast({ type: "read", reader: "agent", seq: upTo }, "visitors");
+      this.room.syncHub();
+    }
+  }
+
+  private async join(who: AgentIdentity): Promise<void> {
+    const conv = await this.requireVisible(who);
+    if (conv.status === "bot" || conv.status === "queued") return this.askHub(who, { mode: "take", agentId: who.agentId });
+    if (!this.store.addParticipant(conv.id, who.agentId, who.name, Date.now())) return;
+    this.finish(conv.id, [this.event(conv.id, "joined", `${who.name} joined the conversation`, false, { agentId: who.agentId })]);
+  }
+
+  private async leave(who: AgentIdentity): Promise<void> {
+    const conv = await this.requireVisible(who);
+    if (!this.participantIds(conv.id).includes(who.agentId)) throw new RoomError("conflict", "You are not in this conversation.");
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.removeParticipant(conv.id, who.agentId);
+      // The assignee leaving puts the conversation back in the queue.
+      if (conv.assignee_id === who.agentId) this.store.updateConversation(conv.id, { assignee_id: null, assignee_name: null, status: "queued" });
+      out.push(this.event(conv.id, "left", `${who.name} left the conversation`, false, { agentId: who.agentId }));
+    });
+    this.finish(conv.id, out);
+  }
+
+  /** take / assign / transfer go through the team hub, which serializes assignment. */
+  private async askHub(who: AgentIdentity, ask: { mode: "take" | "assign" | "transfer"; agentId: string; note?: string }): Promise<void> {
+    const conv = await this.requireVisible(who);
+    if (ask.mode !== "take" && !isTeamManager(who, conv.team_id) && !(ask.mode === "transfer" && conv.assignee_id === who.agentId)) {
+      throw new RoomError("forbidden", ask.mode === "assign" ? "Only managers assign conversations." : "Only the assignee or a manager can transfer.");
+    }
+    const result = await this.hub(conv.team_id).assign({
+      conversationId: conv.id,
+      roomId: this.room.address().roomId,
+      agent: { id: ask.agentId, name: ask.agentId === who.agentId ? who.name : "" },
+      by: who,
+      mode: ask.mode,
+      note: ask.note,
+    });
+    if (!result.ok) throw new RoomError(result.code === "agent_unavailable" ? "agent_unavailable" : result.code === "forbidden" ? "forbidden" : "conflict", result.message);
+  }
+
+  private async transferToTeam(who: AgentIdentity, teamId: string, note?: string): Promise<void> {
+    const conv = await this.requireActive(who);
+    if (teamId === conv.team_id) throw new RoomError("conflict", "The conversation is already with that team.");
+    const team = await this.env.DB.prepare("SELECT name FROM teams WHERE id = ?").bind(teamId).first<{ name: string }>();
+    if (!team) throw new RoomError("not_found", "That team does not exist.");
+    const fresh = this.store.conversation(conv.id)!;
+    if (fresh.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed.");
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      for (const p of this.store.participants(conv.id)) this.store.removeParticipant(conv.id, p.id);
+      this.store.updateConversation(conv.id, { team_id: teamId, status: "queued", assignee_id: null, assignee_name: null, avoid_agent_id: null, mentioned: "[]" });
+      out.push(this.event(conv.id, "transferred", `${who.name} transferred the conversation to ${team.name}${note ? `: ${note}` : ""}`, true, { teamId, note: note ?? null }));
+    });
+    await this.room.settings(true); // the new team's timers apply from now on
+    this.finish(conv.id, out, [fresh.team_id]);
+  }
+
+  private async setStatus(who: AgentIdentity, status: "open" | "pending"): Promise<void> {
+    const conv = await this.requireActive(who);
+    if (conv.status === status) return;
+    if (!(conv.status === "open" && status === "pending") && !(conv.status === "pending" && status === "open")) {
+      throw new RoomError("conflict", `A ${conv.status} conversation cannot become ${status}.`);
+    }
+    const settings = await this.room.settings();
+    const now = Date.now();
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, { status, pending_since: status === "pending" ? now : null });
+      if (status === "pending") this.room.timers.set("pending", conv.id, now + settings.pendingTimeoutSeconds * 1000);
+      else this.room.timers.clear("pending", conv.id);
+      out.push(this.event(conv.id, "status", `${who.name} set the conversation to ${status}`, true, { status }, now));
+    });
+    this.finish(conv.id, out);
+  }
+
+  private async closeByAgent(who: AgentIdentity, f: Frame<"close">): Promise<void> {
+    const conv = await this.requireActive(who);
+    this.close(conv, f.reason, f.comment ?? null, who.name, f.sendFeedback);
+  }
+
+  /** Closes with a reason; idempotent (a closed conversation stays as it is). */
+  close(conv: ConversationRow, reason: CloseReason, comment: string | null, byName: string | null, sendFeedback = false): void {
+    const fresh = this.store.conversation(conv.id);
+    if (!fresh || fresh.status === "closed") return;
+    const now = Date.now();
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, {
+        status: "closed",
+        close_reason: reason,
+        close_comment: comment,
+        closed_at: now,
+        waiting_since: null,
+        pending_since: null,
+        mentioned: "[]",
+        csat_requested: sendFeedback ? 1 : 0,
+      });
+      for (const kind of CONVERSATION_TIMERS) this.room.timers.clear(kind, conv.id);
+      out.push(this.event(conv.id, "closed", "The conversation was closed", false, { reason }, now));
+      out.push(this.event(conv.id, "close_reason", `${byName ?? "Edgedesk"} closed the conversation (${reason})${comment ? `: ${comment}` : ""}`, true, { reason, comment }, now));
+      if (sendFeedback) out.push(this.event(conv.id, "csat_requested", "How did we do? Rate this conversation from 1 to 5.", false, {}, now));
+    });
+    this.finish(conv.id, out);
+    this.room.scheduleFlush(true);
+  }
+
+  private async reopen(who: AgentIdentity): Promise<void> {
+    const conv = await this.requireVisible(who);
+    if (conv.status !== "closed") throw new RoomError("conflict", "The conversation is not closed.");
+    const settings = await this.room.settings();
+    const now = Date.now();
+    const windowEnds = (conv.last_customer_at ?? conv.started_at) + settings.windowSeconds * 1000;
+    if (now >= windowEnds) throw new RoomError("window_closed", "The messaging window has closed; the customer has to write again.");
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, { status: "queued", close_reason: null, close_comment: null, closed_at: null, assignee_id: null, assignee_name: null, last_activity_at: now });
+      this.room.timers.set("window", conv.id, windowEnds);
+      this.room.timers.set("inactivity", conv.id, now + settings.inactivityTimeoutSeconds * 1000);
+      out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, {}, now));
+    });
+    this.finish(conv.id, out);
+    // The reopening agent takes it; if the hub says no (capacity), it waits in the queue.
+    await this.askHub(who, { mode: "take", agentId: who.agentId }).catch(() => undefined);
+  }
+
+  private async critical(who: AgentIdentity, f: Frame<"critical">): Promise<void> {
+    const conv = await this.requireVisible(who);
+    if (f.on && conv.status !== "open") throw new RoomError("conflict", "Only an open conversation can be marked critical.");
+    await this.update(who, { critical: f.on ? 1 : 0, critical_comment: f.on ? (f.comment ?? null) : null }, "critical", f.on ? `${who.name} marked the conversation critical${f.comment ? `: ${f.comment}` : ""}` : `${who.name} cleared the critical mark`);
+  }
+
+  /** Flag, rename, tags, critical: a field change plus an internal event line. */
+  private async update(who: AgentIdentity, changes: Partial<ConversationRow>, event: string, body: string): Promise<void> {
+    const conv = await this.requireVisible(who);
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, changes);
+      out.push(this.event(conv.id, event, body, true, { ...changes }));
+    });
+    this.finish(conv.id, out);
+  }
+
+  private async merge(who: AgentIdentity, fromId: string): Promise<void> {
+    const target = await this.requireActive(who);
+    const source = this.store.conversation(fromId);
+    if (!source || source.merged_into) throw new RoomError("not_found", "That conversation is not in this room.");
+    if (source.id === target.id) throw new RoomError("conflict", "A conversation cannot be merged into itself.");
+    if (source.status !== "closed") throw new RoomError("conflict", "Close the other conversation before merging it.");
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      const moved = this.store.moveMessages(source.id, target.id);
+      this.store.updateConversation(source.id, { merged_into: target.id });
+      this.store.updateConversation(target.id, { started_at: Math.min(source.started_at, target.started_at) });
+      out.push(this.event(target.id, "merged", `${who.name} merged an earlier conversation (${moved} messages) into this one`, true, { from: source.id, moved }));
+    });
+    this.finish(target.id, out);
+  }
+
+  private csat(f: Frame<"csat">): void {
+    const conv = this.store.allConversations().reverse().find((c) => c.csat_requested && c.csat_score === null && !c.merged_into);
+    if (!conv) throw new RoomError("conflict", "No feedback was asked for.");
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, { csat_score: f.score, csat_comment: f.comment ?? null });
+      out.push(this.event(conv.id, "csat", `The customer rated the conversation ${f.score}/5${f.comment ? `: ${f.comment}` : ""}`, true, { score: f.score, comment: f.comment ?? null }));
+    });
+    this.finish(conv.id, out);
+    this.room.scheduleFlush(true);
+  }
+
+  // ───────────── from the hub ─────────────
+
+  applyAssignment(req: AssignRequest): RpcResult {
+    const conv = this.store.conversation(req.conversationId);
+    if (!conv || conv.merged_into || conv.status === "closed") return { ok: false, code: "conflict", message: "The conversation is no longer open." };
+    if ((req.mode === "take" || req.mode === "auto") && conv.status !== "queued" && conv.status !== "bot") {
+      return { ok: false, code: "conflict", message: "Someone else already has this conversation." };
+    }
+    if (conv.assignee_id === req.agent.id) return { ok: true };
+    const now = Date.now();
+    const settings = this.room.cachedSettings();
+    const previous = conv.assignee_id ? { id: conv.assignee_id, name: conv.assignee_name } : null;
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      this.store.updateConversation(conv.id, {
+        assignee_id: req.agent.id,
+        assignee_name: req.agent.name,
+        status: conv.status === "pending" ? "pending" : "open",
+        avoid_agent_id: null,
+      });
+      this.store.addParticipant(conv.id, req.agent.id, req.agent.name, now);
+      if (req.mode === "transfer" && previous) this.store.removeParticipant(conv.id, previous.id);
+      if (req.mode === "transfer") {
+        out.push(this.event(conv.id, "transferred", `${req.by?.name ?? "Edgedesk"} transferred the conversation to ${req.agent.name}${req.note ? `: ${req.note}` : ""}`, true, { agentId: req.agent.id, from: previous?.id ?? null, note: req.note ?? null }, now));
+      }
+      out.push(this.event(conv.id, "assigned", `${req.agent.name} joined the conversation`, false, { agentId: req.agent.id, by: req.by?.agentId ?? null, mode: req.mode }, now));
+      // A new assignee gets the full response time for a customer already waiting.
+      if (conv.waiting_since !== null && settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+    });
+    this.finish(conv.id, out);
+    return { ok: true };
+  }
+
+  requeue(conversationId: string, agentId: string, reason: "offline" | "timeout"): boolean {
+    const conv = this.store.conversation(conversationId);
+    if (!conv || conv.status === "closed" || conv.merged_into || conv.assignee_id !== agentId) return false;
+    const out: RoomMessage[] = [];
+    const name = conv.assignee_name ?? "The agent";
+    this.store.transaction(() => {
+      this.store.removeParticipant(conv.id, agentId);
+      this.store.updateConversation(conv.id, { assignee_id: null, assignee_name: null, status: "queued", pending_since: null, avoid_agent_id: reason === "timeout" ? agentId : null });
+      this.room.timers.clear("response", conv.id);
+      this.room.timers.clear("pending", conv.id);
+      out.push(this.event(conv.id, "requeued", reason === "offline" ? `${name} went offline; the conversation is back in the queue` : `${name} did not answer in time; reassigning`, true, { agentId, reason }));
+    });
+    this.finish(conv.id, out);
+    return true;
+  }
+
+  // ───────────── timers ─────────────
+
+  /** Idempotent: each handler re-reads the conversation and does nothing if the moment has passed. */
+  async onTimer(timer: DueTimer): Promise<void> {
+    const conv = this.store.conversation(timer.key);
+    if (!conv || conv.status === "closed" || conv.merged_into) return;
+    const settings = this.room.cachedSettings() ?? (await this.room.settings());
+    const now = Date.now();
+    const later = (due: number) => this.room.timers.set(timer.kind, conv.id, due);
+    switch (timer.kind) {
+      case "window": {
+        const due = (conv.last_customer_at ?? conv.started_at) + settings.windowSeconds * 1000;
+        if (now < due) return later(due);
+        if (conv.flagged) return later(now + settings.windowSeconds * 1000); // flagged: never archived by the window
+        return this.close(conv, "expired", "The messaging window closed", null);
+      }
+      case "inactivity": {
+        const due = conv.last_activity_at + settings.inactivityTimeoutSeconds * 1000;
+        if (now < due) return later(due);
+        if (conv.flagged) return later(now + settings.inactivityTimeoutSeconds * 1000);
+        return this.close(conv, "expired", "No activity", null);
+      }
+      case "pending": {
+        if (conv.status !== "pending" || conv.pending_since === null) return;
+        const due = conv.pending_since + settings.pendingTimeoutSeconds * 1000;
+        if (now < due) return later(due);
+        // The customer never came back to a question we asked them.
+        return this.close(conv, "abandoned", "No reply from the customer while pending", null);
+      }
+      case "response": {
+        const timeout = settings.agentResponseTimeoutSeconds;
+        if (!timeout || conv.waiting_since === null || !conv.assignee_id || conv.status !== "open" || conv.flagged) return;
+        const due = conv.waiting_since + timeout * 1000;
+        if (now < due) return later(due);
+        this.requeue(conv.id, conv.assignee_id, "timeout");
+        return;
+      }
+    }
+  }
+
+  // ───────────── helpers ─────────────
+
+  private event(conversationId: string, event: string, body: string, internal: boolean, data: Record<string, unknown> = {}, now = Date.now()): RoomMessage {
+    const message: NewMessage = { conversationId, kind: "event", author: SYSTEM, body, data: { event, ...data }, internal };
+    return this.store.insertMessage(message, now);
+  }
+
+  /** After a state change: fan out the new lines and the conversation, tell the hub now, archive soon. */
+  private finish(conversationId: string, messages: RoomMessage[], alsoTeams: string[] = []): void {
+    for (const m of messages) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
+    const row = this.store.conversation(conversationId);
+    if (row) this.emitConversation(row);
+    this.room.scheduleFlush();
+    this.room.syncHub(true, alsoTeams);
+  }
+
+  private emitConversation(row: ConversationRow): void {
+    this.room.broadcast({ type: "conversation", conversation: this.snapshot(row) }, "agents");
+    this.room.broadcast({ type: "conversation", conversation: this.snapshot(row, true) }, "visitors");
+  }
+
+  private participantIds(conversationId: string): string[] {
+    return this.store.participants(conversationId).map((p) => p.id);
+  }
+
+  private async requireVisible(who: AgentIdentity): Promise<ConversationRow> {
+    const conv = this.store.current();
+    if (!conv) throw new RoomError("no_conversation", "There is no conversation in this room yet.");
+    const settings = await this.room.settings();
+    if (!canSee(who, conv, this.room.address().teamId, settings.visibility, this.participantIds(conv.id))) {
+      throw new RoomError("forbidden", "You cannot see this conversation.");
+    }
+    return this.store.current()!;
+  }
+
+  /** Visible, not closed, and the agent is the assignee, a participant or a manager. */
+  private async requireActive(who: AgentIdentity): Promise<ConversationRow> {
+    const conv = await this.requireVisible(who);
+    if (conv.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed.");
+    if (!canActIn(who, conv, this.participantIds(conv.id))) throw new RoomError("forbidden", "Join the conversation first.");
+    return conv;
+  }
+
+  private hub(teamId: string) {
+    return this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId));
+  }
+}

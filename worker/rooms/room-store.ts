@@ -1,0 +1,282 @@
+// The room's SQLite: conversations (episodes), messages with their per-room
+// sequence, participants and read pointers. Synchronous, single writer.
+import type { Author, CloseReason, Conversation, ConversationStatus, DeliveryStatus, MessageKind, RoomMessage } from "../protocol";
+import type { RoomAddress } from "../rpc";
+
+export type ConversationRow = {
+  id: string;
+  status: ConversationStatus;
+  close_reason: CloseReason | null;
+  close_comment: string | null;
+  title: string | null;
+  tags: string;
+  flagged: number;
+  critical: number;
+  critical_comment: string | null;
+  assignee_id: string | null;
+  assignee_name: string | null;
+  team_id: string;
+  csat_requested: number;
+  csat_score: number | null;
+  csat_comment: string | null;
+  details: string;
+  started_at: number;
+  closed_at: number | null;
+  merged_into: string | null;
+  last_customer_at: number | null;
+  last_agent_at: number | null;
+  last_activity_at: number;
+  waiting_since: number | null;
+  pending_since: number | null;
+  last_customer_seq: number;
+  first_response_at: number | null;
+  mentioned: string;
+  avoid_agent_id: string | null;
+  version: number;
+  archived_version: number;
+};
+
+type MessageRow = {
+  seq: number;
+  conversation_id: string;
+  kind: MessageKind;
+  author_type: Author["type"];
+  author_id: string | null;
+  author_name: string | null;
+  client_id: string | null;
+  body: string;
+  data: string | null;
+  internal: number;
+  provider_id: string | null;
+  delivery_status: DeliveryStatus | null;
+  created_at: number;
+};
+
+export interface NewMessage {
+  conversationId: string;
+  kind: MessageKind;
+  author: Author;
+  clientId?: string | null;
+  body: string;
+  data?: Record<string, unknown> | null;
+  internal: boolean;
+  providerId?: string | null;
+  deliveryStatus?: DeliveryStatus | null;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, close_reason TEXT, close_comment TEXT, title TEXT,
+    tags TEXT NOT NULL DEFAULT '[]', flagged INTEGER NOT NULL DEFAULT 0, critical INTEGER NOT NULL DEFAULT 0,
+    critical_comment TEXT, assignee_id TEXT, assignee_name TEXT, team_id TEXT NOT NULL,
+    csat_requested INTEGER NOT NULL DEFAULT 0, csat_score INTEGER, csat_comment TEXT,
+    details TEXT NOT NULL DEFAULT '{}', started_at INTEGER NOT NULL, closed_at INTEGER, merged_into TEXT,
+    last_customer_at INTEGER, last_agent_at INTEGER, last_activity_at INTEGER NOT NULL,
+    waiting_since INTEGER, pending_since INTEGER, last_customer_seq INTEGER NOT NULL DEFAULT 0,
+    first_response_at INTEGER, mentioned TEXT NOT NULL DEFAULT '[]', avoid_agent_id TEXT,
+    version INTEGER NOT NULL DEFAULT 1, archived_version INTEGER NOT NULL DEFAULT 0)`,
+  `CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, kind TEXT NOT NULL,
+    author_type TEXT NOT NULL, author_id TEXT, author_name TEXT, client_id TEXT,
+    body TEXT NOT NULL, data TEXT, internal INTEGER NOT NULL DEFAULT 0,
+    provider_id TEXT, delivery_status TEXT, created_at INTEGER NOT NULL, flushed INTEGER NOT NULL DEFAULT 0)`,
+  // A retried send is recognised by its client id; provider ids dedupe webhooks.
+  `CREATE UNIQUE INDEX IF NOT EXISTS messages_client ON messages(client_id) WHERE client_id IS NOT NULL`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS messages_provider ON messages(provider_id) WHERE provider_id IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS messages_unflushed ON messages(seq) WHERE flushed = 0`,
+  `CREATE TABLE IF NOT EXISTS participants (conversation_id TEXT NOT NULL, agent_id TEXT NOT NULL, name TEXT NOT NULL,
+    joined_at INTEGER NOT NULL, PRIMARY KEY (conversation_id, agent_id))`,
+  `CREATE TABLE IF NOT EXISTS reads (reader TEXT PRIMARY KEY, seq INTEGER NOT NULL)`,
+];
+
+export class RoomStore {
+  private sql: SqlStorage;
+  private lastSeqCache: number | null = null;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    this.sql = storage.sql;
+    for (const statement of SCHEMA) this.sql.exec(statement);
+  }
+
+  // ── meta ──
+  getMeta<T>(key: string): T | null {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+    return row ? (JSON.parse(row.value) as T) : null;
+  }
+  setMeta(key: string, value: unknown): void {
+    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, JSON.stringify(value));
+  }
+  get address(): RoomAddress | null {
+    return this.getMeta<RoomAddress>("address");
+  }
+
+  // ── conversations ──
+  /** The conversation the room is on: the newest one (closed or not). */
+  current(): ConversationRow | null {
+    return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1").toArray()[0] ?? null;
+  }
+  conversation(id: string): ConversationRow | null {
+    return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE id = ?", id).toArray()[0] ?? null;
+  }
+  allConversations(): ConversationRow[] {
+    return this.sql.exec<ConversationRow>("SELECT * FROM conversations ORDER BY started_at").toArray();
+  }
+  insertConversation(row: Pick<ConversationRow, "id" | "status" | "team_id" | "details" | "started_at" | "last_activity_at">): void {
+    this.sql.exec(
+      "INSERT INTO conversations (id, status, team_id, details, started_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?)",
+      row.id, row.status, row.team_id, row.details, row.started_at, row.last_activity_at,
+    );
+  }
+  /** Updates columns and bumps the version (what the hub and the archive compare). */
+  updateConversation(id: string, changes: Partial<Omit<ConversationRow, "id" | "version" | "archived_version">>): void {
+    const keys = Object.keys(changes) as (keyof typeof changes)[];
+    const sets = keys.map((k) => `${k} = ?`).join(", ");
+    this.sql.exec(`UPDATE conversations SET ${sets}${keys.length ? ", " : ""}version = version + 1 WHERE id = ?`, ...keys.map((k) => changes[k] ?? null), id);
+  }
+  markArchived(id: string, version: number): void {
+    this.sql.exec("UPDATE conversations SET archived_version = ? WHERE id = ? AND archived_version < ?", version, id, version);
+  }
+  unarchivedConversations(): ConversationRow[] {
+    return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE version > archived_version").toArray();
+  }
+
+  // ── participants ──
+  participants(conversationId: string): { id: string; name: string }[] {
+    return this.sql.exec<{ id: string; name: string }>("SELECT agent_id AS id, name FROM participants WHERE conversation_id = ? ORDER BY joined_at", conversationId).toArray();
+  }
+  addParticipant(conversationId: string, agentId: string, name: string, at: number): boolean {
+    return this.sql.exec("INSERT OR IGNORE INTO participants (conversation_id, agent_id, name, joined_at) VALUES (?, ?, ?, ?)", conversationId, agentId, name, at).rowsWritten > 0;
+  }
+  removeParticipant(conversationId: string, agentId: string): boolean {
+    return this.sql.exec("DELETE FROM participants WHERE conversation_id = ? AND agent_id = ?", conversationId, agentId).rowsWritten > 0;
+  }
+
+  // ── messages ──
+  lastSeq(): number {
+    this.lastSeqCache ??= this.sql.exec<{ s: number | null }>("SELECT MAX(seq) AS s FROM messages").toArray()[0].s ?? 0;
+    return this.lastSeqCache;
+  }
+  byClientId(clientId: string): (RoomMessage & { authorKey: string }) | null {
+    const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE client_id = ?", clientId).toArray()[0];
+    return row ? { ...toMessage(row), authorKey: `${row.author_type}:${row.author_id}` } : null;
+  }
+  byProviderId(providerId: string): RoomMessage | null {
+    const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE provider_id = ?", providerId).toArray()[0];
+    return row ? toMessage(row) : null;
+  }
+  insertMessage(m: NewMessage, now: number): RoomMessage {
+    const seq = this.lastSeq() + 1;
+    const data = m.data ? JSON.stringify(m.data) : null;
+    this.sql.exec(
+      `INSERT INTO messages (seq, conversation_id, kind, author_type, author_id, author_name, client_id, body, data, internal, provider_id, delivery_status, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name, m.clientId ?? null, m.body, data,
+      m.internal ? 1 : 0, m.providerId ?? null, m.deliveryStatus ?? null, now,
+    );
+    this.lastSeqCache = seq;
+    return {
+      seq,
+      conversationId: m.conversationId,
+      kind: m.kind,
+      author: m.author,
+      clientId: m.clientId ?? null,
+      body: m.body,
+      data: m.data ?? null,
+      internal: m.internal,
+      providerId: m.providerId ?? null,
+      deliveryStatus: m.deliveryStatus ?? null,
+      createdAt: now,
+    };
+  }
+  /** Messages after `afterSeq`, oldest first, at most `limit`. */
+  messagesAfter(afterSeq: number, limit: number, includeInternal: boolean): RoomMessage[] {
+    return this.sql
+      .exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ${includeInternal ? "" : "AND internal = 0"} ORDER BY seq LIMIT ?`, afterSeq, limit)
+      .toArray()
+      .map(toMessage);
+  }
+  /** The newest `limit` messages before `beforeSeq`, oldest first. */
+  messagesBefore(beforeSeq: number, limit: number, includeInternal: boolean): RoomMessage[] {
+    return this.sql
+      .exec<MessageRow>(`SELECT * FROM messages WHERE seq < ? ${includeInternal ? "" : "AND internal = 0"} ORDER BY seq DESC LIMIT ?`, beforeSeq, limit)
+      .toArray()
+      .map(toMessage)
+      .reverse();
+  }
+  countAfter(afterSeq: number, includeInternal: boolean): number {
+    return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE seq > ? ${includeInternal ? "" : "AND internal = 0"}`, afterSeq).toArray()[0].n;
+  }
+  setDelivery(seq: number, status: DeliveryStatus, providerId: string | null): void {
+    this.sql.exec("UPDATE messages SET delivery_status = ?, provider_id = COALESCE(?, provider_id), flushed = 0 WHERE seq = ?", status, providerId, seq);
+  }
+  moveMessages(fromConversationId: string, toConversationId: string): number {
+    return this.sql.exec("UPDATE messages SET conversation_id = ?, flushed = 0 WHERE conversation_id = ?", toConversationId, fromConversationId).rowsWritten;
+  }
+  unflushed(limit: number): RoomMessage[] {
+    return this.sql.exec<MessageRow>("SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?", limit).toArray().map(toMessage);
+  }
+  markFlushed(upToSeq: number, seqs: number[]): void {
+    if (!seqs.length) return;
+    this.sql.exec(`UPDATE messages SET flushed = 1 WHERE flushed = 0 AND seq <= ? AND seq IN (${seqs.map(() => "?").join(",")})`, upToSeq, ...seqs);
+  }
+
+  // ── reads ──
+  reads(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.sql.exec<{ reader: string; seq: number }>("SELECT reader, seq FROM reads")) out[r.reader] = r.seq;
+    return out;
+  }
+  /** Moves a read pointer forward only; returns true when it moved. */
+  markRead(reader: string, seq: number): boolean {
+    return (
+      this.sql.exec("INSERT INTO reads (reader, seq) VALUES (?, ?) ON CONFLICT(reader) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > reads.seq", reader, seq)
+        .rowsWritten > 0
+    );
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.storage.transactionSync(fn);
+  }
+}
+
+function toMessage(r: MessageRow): RoomMessage {
+  return {
+    seq: r.seq,
+    conversationId: r.conversation_id,
+    kind: r.kind,
+    author: { type: r.author_type, id: r.author_id, name: r.author_name },
+    clientId: r.client_id,
+    body: r.body,
+    data: r.data ? (JSON.parse(r.data) as Record<string, unknown>) : null,
+    internal: !!r.internal,
+    providerId: r.provider_id,
+    deliveryStatus: r.delivery_status,
+    createdAt: r.created_at,
+  };
+}
+
+export function toConversation(row: ConversationRow, address: RoomAddress, participants: { id: string; name: string }[], contactName: string | null): Conversation {
+  return {
+    id: row.id,
+    roomId: address.roomId,
+    inboxId: address.inboxId,
+    teamId: row.team_id,
+    status: row.status,
+    closeReason: row.close_reason,
+    closeComment: row.close_comment,
+    title: row.title,
+    tags: JSON.parse(row.tags) as string[],
+    flagged: !!row.flagged,
+    critical: !!row.critical,
+    criticalComment: row.critical_comment,
+    assignee: row.assignee_id ? { id: row.assignee_id, name: row.assignee_name ?? "" } : null,
+    participants,
+    csat: { requested: !!row.csat_requested, score: row.csat_score, comment: row.csat_comment },
+    details: JSON.parse(row.details) as Record<string, string>,
+    contact: { key: address.contactKey, name: contactName },
+    startedAt: row.started_at,
+    closedAt: row.closed_at,
+    mergedInto: row.merged_into,
+  };
+}

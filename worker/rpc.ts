@@ -1,0 +1,36 @@
+// The calls between Durable Objects (Workers RPC). Rooms own conversations;
+// the team hub owns assignment. Both sides check what they are told.
+import type { AgentIdentity } from "./identity";
+import type { ConversationSummary } from "./protocol";
+
+export interface AgentRef {
+  id: string;
+  name: string;
+}
+
+export type AssignMode = "take" | "assign" | "transfer" | "auto";
+
+export interface AssignRequest {
+  conversationId: string;
+  roomId: string;
+  /** Who gets it. */
+  agent: AgentRef;
+  /** Who asked (null = the hub's own auto assignment). */
+  by: AgentIdentity | null;
+  mode: AssignMode;
+  note?: string;
+}
+
+export type RpcResult = { ok: true } | { ok: false; code: string; message: string };
+
+/** Where a room lives and who it belongs to; given to the room on first contact. */
+export interface RoomAddress {
+  roomId: string;
+  inboxId: string;
+  teamId: string;
+  contactKey: string;
+}
+
+export const roomIdFor = (inboxId: string, contactKey: string) => `${inboxId}:${contactKey}`;
+
+export type { ConversationSummary };

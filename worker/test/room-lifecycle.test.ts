@@ -1,0 +1,239 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ChatRoom } from "../rooms/chat-room";
+import { call } from "./helpers";
+import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
+import { isEvent, isMessage, openSocket } from "./ws";
+
+let f: RoomFixture;
+beforeAll(async () => {
+  f = await setupRoomFixture({ agentResponseTimeoutSeconds: 120 });
+});
+afterEach(async () => {
+  await f.closeAll();
+});
+
+const conversationOf = (roomId: string) => runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.store.current()!);
+
+/** Makes it later inside the room: every timer of `kind` is due now, and conversation times are shifted back. */
+async function timePasses(roomId: string, kind: string, ms: number) {
+  await runInDurableObject(roomStub(roomId), (r: ChatRoom, state) => {
+    state.storage.sql.exec(
+      `UPDATE conversations SET last_customer_at = last_customer_at - ?1, last_activity_at = last_activity_at - ?1, started_at = started_at - ?1,
+         pending_since = pending_since - ?1, waiting_since = waiting_since - ?1, closed_at = closed_at - ?1`,
+      ms,
+    );
+    state.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = ?", Date.now() - 1, kind);
+  });
+}
+
+describe("conversation state moves", () => {
+  it("open → pending → open when the customer writes → closed with feedback → CSAT stored", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    expect((await conversationOf(v.roomId)).status).toBe("open");
+    agent.send({ type: "setStatus", status: "pending" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "pending");
+    visitor.send({ type: "send", clientId: cid(), body: "I'm back" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open");
+    agent.send({ type: "close", reason: "resolved", comment: "Sorted", sendFeedback: true });
+    await visitor.next(isEvent("csat_requested"));
+    const closed = await conversationOf(v.roomId);
+    expect(closed).toMatchObject({ status: "closed", close_reason: "resolved", close_comment: "Sorted", csat_requested: 1 });
+    // The visitor never sees the internal close reason line.
+    expect(visitor.frames.some((fr) => JSON.stringify(fr).includes("Sorted"))).toBe(false);
+    visitor.send({ type: "csat", score: 5, comment: "Great help" });
+    await agent.next(isEvent("csat"));
+    expect(await conversationOf(v.roomId)).toMatchObject({ csat_score: 5, csat_comment: "Great help" });
+  });
+
+  it("a closed conversation is reopened by an agent inside the window, not after it", async () => {
+    const { v, agent } = await f.assignedConversation();
+    agent.send({ type: "close", reason: "resolved" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed");
+    agent.send({ type: "reopen" });
+    await agent.next(isEvent("reopened"));
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open" && fr.conversation.assignee?.id === f.ids.sam);
+    agent.send({ type: "close", reason: "abandoned" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed" && fr.conversation.closeReason === "abandoned");
+    await timePasses(v.roomId, "window", 25 * 3600 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId)); // a closed conversation's timers do nothing
+    const from = agent.frames.length;
+    agent.send({ type: "reopen" });
+    expect((await agent.next((fr) => fr.type === "error", from)).code).toBe("window_closed");
+  });
+
+  it("a customer writing after close starts a new conversation in the same room", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    const first = (await conversationOf(v.roomId)).id;
+    agent.send({ type: "close", reason: "resolved" });
+    await visitor.next(isEvent("closed"));
+    visitor.send({ type: "send", clientId: cid(), body: "One more question" });
+    await visitor.next(isMessage("One more question"));
+    const second = await conversationOf(v.roomId);
+    expect(second.id).not.toBe(first);
+    expect(second.status).toBe("queued");
+  });
+
+  it("flag, critical, rename and tags change the conversation and leave internal event lines", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "flag", on: true });
+    agent.send({ type: "critical", on: true, comment: "Outage" });
+    agent.send({ type: "rename", title: "Refund for order 1234" });
+    agent.send({ type: "tags", tags: ["refund", "vip", "refund"] });
+    await agent.next(isEvent("tagged"));
+    expect(await conversationOf(v.roomId)).toMatchObject({ flagged: 1, critical: 1, critical_comment: "Outage", title: "Refund for order 1234", tags: '["refund","vip"]' });
+    expect(visitor.frames.some((fr) => JSON.stringify(fr).includes("refund"))).toBe(false);
+  });
+
+  it("merging an earlier conversation of the same contact folds its messages into the current timeline", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    const earlier = (await conversationOf(v.roomId)).id;
+    agent.send({ type: "close", reason: "resolved" });
+    await visitor.next(isEvent("closed"));
+    visitor.send({ type: "send", clientId: cid(), body: "Second episode" });
+    await visitor.next(isMessage("Second episode"));
+    agent.send({ type: "join" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open" && fr.conversation.id !== earlier);
+    agent.send({ type: "merge", fromConversationId: earlier });
+    await agent.next(isEvent("merged"));
+    const state = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => ({
+      current: r.store.current()!.id,
+      earlier: r.store.conversation(earlier)!.merged_into,
+      conversations: s.storage.sql.exec<{ c: string }>("SELECT DISTINCT conversation_id AS c FROM messages").toArray().map((x) => x.c),
+    }));
+    expect(state.earlier).toBe(state.current);
+    expect(state.conversations).toEqual([state.current]);
+  });
+
+  it("a transfer to another team puts the conversation in that team's queue", async () => {
+    const { v, agent } = await f.assignedConversation();
+    agent.send({ type: "transfer", teamId: f.otherTeamId, note: "Billing question" });
+    await agent.next(isEvent("transferred"));
+    expect(await conversationOf(v.roomId)).toMatchObject({ team_id: f.otherTeamId, status: "queued", assignee_id: null });
+    // Otto (other team) can now open it.
+    const otto = await f.agentSocket(f.cookies.otto, v.roomId);
+    expect(otto.frames.find((fr) => fr.type === "welcome").conversation.teamId).toBe(f.otherTeamId);
+  });
+});
+
+describe("permissions", () => {
+  it("an agent of another team cannot open the room or act in it over HTTP", async () => {
+    const { v } = await f.assignedConversation();
+    const upgrade = await openSocket(`/ws/room/${encodeURIComponent(v.roomId)}`, { cookie: f.cookies.otto }).catch((e: Error) => e);
+    expect(String(upgrade)).toContain("403");
+    const close = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/close`, { method: "POST", cookie: f.cookies.otto, json: { reason: "resolved" } });
+    expect(close.status).toBe(403);
+    expect((await conversationOf(v.roomId)).status).toBe("open");
+  });
+
+  it("an agent who is not in the conversation cannot answer the customer until they join", async () => {
+    const { v } = await f.assignedConversation();
+    const ann = await f.agentSocket(f.cookies.ann, v.roomId);
+    ann.send({ type: "send", clientId: cid(), body: "butting in" });
+    expect((await ann.next((fr) => fr.type === "error")).code).toBe("forbidden");
+    ann.send({ type: "send", clientId: cid(), kind: "note", body: "a note is fine" });
+    await ann.next(isMessage("a note is fine"));
+    ann.send({ type: "join" });
+    await ann.next(isEvent("joined"));
+    ann.send({ type: "send", clientId: cid(), body: "now I can" });
+    await ann.next(isMessage("now I can"));
+  });
+
+  it("a visitor token only opens its own room", async () => {
+    const a = await f.newVisitor();
+    const b = await f.newVisitor();
+    const res = await call(`/api/v1/rooms/${encodeURIComponent(b.roomId)}`, { headers: { authorization: `Bearer ${a.token}` } });
+    expect(res.status).toBe(404);
+    const forged = a.token.slice(0, -3) + (a.token.endsWith("AAA") ? "BBB" : "AAA");
+    expect((await call(`/api/v1/rooms/${encodeURIComponent(a.roomId)}`, { headers: { authorization: `Bearer ${forged}` } })).status).toBe(401);
+    const ws = await openSocket(`/ws/visitor?token=${encodeURIComponent(forged)}`).catch((e: Error) => e);
+    expect(String(ws)).toContain("401");
+  });
+
+  it("the HTTP API runs the same commands with the same checks", async () => {
+    const { v, agent } = await f.assignedConversation();
+    const sent = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/messages`, { method: "POST", cookie: f.cookies.sam, json: { clientId: cid(), body: "from the API" } });
+    expect(sent.status).toBe(200);
+    await agent.next(isMessage("from the API"));
+    const flagged = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/flag`, { method: "POST", cookie: f.cookies.sam, json: { on: true } });
+    expect(flagged.status).toBe(200);
+    const page = await (await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}?limit=2`, { cookie: f.cookies.sam })).json<any>();
+    expect(page.conversation.flagged).toBe(true);
+    expect(page.messages).toHaveLength(2);
+    const bad = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/status`, { method: "POST", cookie: f.cookies.sam, json: { status: "sleeping" } });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("timers", () => {
+  it("inactivity closes the conversation as expired, once, however often the alarm runs", async () => {
+    const { v, visitor } = await f.assignedConversation();
+    await timePasses(v.roomId, "inactivity", 25 * 3600 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    await visitor.next(isEvent("closed"));
+    const closed = await conversationOf(v.roomId);
+    expect(closed).toMatchObject({ status: "closed", close_reason: "expired" });
+    const eventsBefore = visitor.all("message").length;
+    await timePasses(v.roomId, "inactivity", 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    expect(visitor.all("message").length).toBe(eventsBefore);
+    expect(await conversationOf(v.roomId)).toEqual(closed);
+  });
+
+  it("a flagged conversation is exempt from the inactivity and window timeouts", async () => {
+    const { v, agent } = await f.assignedConversation();
+    agent.send({ type: "flag", on: true });
+    await agent.next(isEvent("flagged"));
+    await timePasses(v.roomId, "inactivity", 30 * 3600 * 1000);
+    await runInDurableObject(roomStub(v.roomId), (_r: ChatRoom, s) => s.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = 'window'", Date.now() - 1));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    expect((await conversationOf(v.roomId)).status).toBe("open");
+    const timers = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.timers.list().map((t) => t.kind));
+    expect(timers).toEqual(expect.arrayContaining(["inactivity", "window"]));
+  });
+
+  it("the pending timeout closes a pending conversation the customer never came back to", async () => {
+    const { v, agent } = await f.assignedConversation();
+    agent.send({ type: "setStatus", status: "pending" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "pending");
+    await timePasses(v.roomId, "pending", 49 * 3600 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "closed", close_reason: "abandoned" });
+  });
+
+  it("the agent response timeout puts an unanswered conversation back in the queue, avoiding that agent", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "send", clientId: cid(), body: "Hi" });
+    await visitor.next(isMessage("Hi"));
+    visitor.send({ type: "send", clientId: cid(), body: "Hello?" });
+    await agent.next(isMessage("Hello?"));
+    await timePasses(v.roomId, "response", 3 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    await agent.next(isEvent("requeued"));
+    const c = await conversationOf(v.roomId);
+    expect(c.avoid_agent_id).toBe(f.ids.sam);
+    expect(c.assignee_id).not.toBe(f.ids.sam);
+  });
+
+  it("the archive reaches D1 in a batch: conversation, messages and full-text search", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    visitor.send({ type: "send", clientId: cid(), body: "My parcel never arrived in Zürich" });
+    await agent.next(isMessage("My parcel never arrived in Zürich"));
+    agent.send({ type: "close", reason: "resolved" });
+    await agent.next(isEvent("closed"));
+    // Close flushes at once (an alarm due now); run it and check D1.
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const conv = await env.DB.prepare("SELECT * FROM conversations WHERE room_id = ?").bind(v.roomId).first<any>();
+    expect(conv).toMatchObject({ status: "closed", close_reason: "resolved", team_id: f.teamId, assignee_id: f.ids.sam });
+    const hits = await env.DB.prepare("SELECT m.body FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?").bind("zurich").all<{ body: string }>();
+    expect(hits.results.map((r) => r.body)).toContain("My parcel never arrived in Zürich");
+    // A second flush writes nothing twice.
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => s.storage.sql.exec("UPDATE messages SET flushed = 0"));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n, COUNT(DISTINCT seq) AS d FROM messages WHERE room_id = ?").bind(v.roomId).first<{ n: number; d: number }>();
+    expect(count!.n).toBe(count!.d);
+  });
+});

@@ -1,0 +1,122 @@
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ChatRoom } from "../rooms/chat-room";
+import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
+import { isMessage } from "./ws";
+
+let f: RoomFixture;
+
+beforeAll(async () => {
+  f = await setupRoomFixture({}, { autoGreeting: "Thanks! Someone will be with you shortly." });
+});
+
+afterEach(async () => {
+  await f.closeAll();
+});
+
+const newVisitor = () => f.newVisitor();
+const visitorSocket = (token: string, after?: number) => f.visitorSocket(token, after);
+const agentSocket = (cookie: string, roomId: string, after?: number) => f.agentSocket(cookie, roomId, after);
+const assignedConversation = () => f.assignedConversation();
+
+describe("messages", () => {
+  it("a visitor's first message starts a queued conversation with technical details and the auto-greeting", async () => {
+    const v = await newVisitor();
+    const visitor = await visitorSocket(v.token);
+    visitor.send({ type: "send", clientId: cid(), body: "Hi there" });
+    const mine = await visitor.next(isMessage("Hi there"));
+    expect(mine.message).toMatchObject({ seq: 1, kind: "text", author: { type: "visitor" }, internal: false });
+    const greeting = await visitor.next((f) => f.type === "message" && f.message.author.type === "bot");
+    expect(greeting.message.body).toBe("Thanks! Someone will be with you shortly.");
+    const agent = await agentSocket(f.cookies.mia, v.roomId);
+    const welcome = agent.frames.find((f) => f.type === "welcome");
+    expect(welcome.conversation.status).toBe("queued");
+    expect(welcome.conversation.details).toMatchObject({ browser: "Chrome 140", os: "Windows", language: "de-DE", pageUrl: "https://shop.test/pricing" });
+    expect(agent.all("message").map((f) => f.message.body)).toEqual(["Hi there", "Thanks! Someone will be with you shortly."]);
+  });
+
+  it("a retried send is stored once and answered with the stored message", async () => {
+    const { v, visitor } = await assignedConversation();
+    const clientId = cid();
+    visitor.send({ type: "send", clientId, body: "only once" });
+    const first = await visitor.next(isMessage("only once"));
+    const from = visitor.frames.length;
+    visitor.send({ type: "send", clientId, body: "only once" });
+    const again = await visitor.next(isMessage("only once"), from);
+    expect(again.message.seq).toBe(first.message.seq);
+    const count = await runInDurableObject(roomStub(v.roomId), (_r: ChatRoom, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE client_id = ?", clientId).one().n,
+    );
+    expect(count).toBe(1);
+  });
+
+  it("agents and the visitor see each other's messages; notes reach agents only", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    agent.send({ type: "send", clientId: cid(), kind: "note", body: "internal: VIP customer" });
+    agent.send({ type: "send", clientId: cid(), body: "Hi! How can I help?" });
+    await visitor.next(isMessage("Hi! How can I help?"));
+    await agent.next(isMessage("internal: VIP customer"));
+    expect(visitor.frames.some((f) => JSON.stringify(f).includes("VIP customer"))).toBe(false);
+    // Replays follow the same rule: agents get the note, a reconnecting visitor does not.
+    const late = await agentSocket(f.cookies.mia, v.roomId);
+    expect(late.all("message").some((f) => f.message.body === "internal: VIP customer")).toBe(true);
+    const visitorAgain = await visitorSocket(v.token);
+    expect(visitorAgain.all("message").some((f) => f.message.body === "Hi! How can I help?")).toBe(true);
+    expect(visitorAgain.all("message").some((f) => f.message.kind === "note")).toBe(false);
+  });
+
+  it("a visitor cannot write notes or run agent commands; the socket stays open", async () => {
+    const { visitor } = await assignedConversation();
+    visitor.send({ type: "send", clientId: cid(), kind: "note", body: "sneaky" });
+    expect((await visitor.next((f) => f.type === "error")).code).toBe("forbidden");
+    const from = visitor.frames.length;
+    visitor.send({ type: "close", reason: "resolved" });
+    expect((await visitor.next((f) => f.type === "error", from)).code).toBe("forbidden");
+    visitor.send({ type: "send", clientId: cid(), body: "still here" });
+    await visitor.next(isMessage("still here"));
+  });
+
+  it("invalid frames get an error frame and the socket stays usable", async () => {
+    const { visitor } = await assignedConversation();
+    for (const bad of ["not json", JSON.stringify({ type: "dance" }), JSON.stringify({ type: "send", clientId: "x", body: 1 }), JSON.stringify({ type: "send", clientId: cid(), body: "x".repeat(17 * 1024) })]) {
+      const from = visitor.frames.length;
+      visitor.send(bad);
+      const err = await visitor.next((f) => f.type === "error", from);
+      expect(["bad_json", "invalid_frame"]).toContain(err.code);
+    }
+    visitor.send({ type: "send", clientId: cid(), body: "after the errors" });
+    await visitor.next(isMessage("after the errors"));
+  });
+});
+
+describe("lossless resume", () => {
+  it("a client that reconnects with its last sequence gets exactly what it missed, once", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const seen = agent.all("message").map((f) => f.message.seq);
+    const lastSeen = Math.max(...seen);
+    await agent.close();
+    for (let i = 0; i < 25; i++) visitor.send({ type: "send", clientId: cid(), body: `missed ${i}` });
+    await visitor.next(isMessage("missed 24"));
+    const back = await agentSocket(f.cookies.sam, v.roomId, lastSeen);
+    const replayed = back.all("message").map((f) => f.message.body);
+    expect(replayed).toEqual(Array.from({ length: 25 }, (_, i) => `missed ${i}`));
+    const seqs = back.all("message").map((f) => f.message.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(seqs[0]).toBe(lastSeen + 1);
+    // Live again after the replay.
+    visitor.send({ type: "send", clientId: cid(), body: "live after resume" });
+    await back.next(isMessage("live after resume"));
+  });
+
+  it("eviction keeps messages, hibernated sockets and timers", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const stub = roomStub(v.roomId);
+    const timersBefore = await runInDurableObject(stub, (r: ChatRoom) => r.timers.list().map((t) => t.kind).sort());
+    await evictDurableObject(stub);
+    visitor.send({ type: "send", clientId: cid(), body: "after eviction" });
+    await agent.next(isMessage("after eviction"));
+    const after = await runInDurableObject(stub, (r: ChatRoom) => ({ timers: r.timers.list().map((t) => t.kind), count: r.store.lastSeq() }));
+    expect(after.timers).toEqual(expect.arrayContaining(timersBefore.filter((k) => k !== "flush" && k !== "hubsync")));
+    expect(after.count).toBeGreaterThanOrEqual(4);
+  });
+});

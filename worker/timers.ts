@@ -1,0 +1,101 @@
+// One alarm per Durable Object, multiplexed over a `timers` table (ARCHITECTURE
+// "Timers"). Timers live in storage, so they survive eviction and restarts;
+// handlers must be idempotent because alarms are delivered at least once.
+
+export interface DueTimer {
+  kind: string;
+  key: string;
+  dueAt: number;
+  payload: string | null;
+}
+
+export class Timers {
+  /** The alarm time we last set, so the hot path does not touch the alarm; null = unknown. */
+  private alarmAt: number | null = null;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    storage.sql.exec(`CREATE TABLE IF NOT EXISTS timers (
+      kind TEXT NOT NULL, key TEXT NOT NULL, due_at INTEGER NOT NULL, payload TEXT,
+      PRIMARY KEY (kind, key))`);
+    storage.sql.exec("CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at)");
+  }
+
+  /** Schedules (or moves) the timer (kind, key). */
+  set(kind: string, key: string, dueAt: number, payload: string | null = null): void {
+    this.storage.sql.exec(
+      "INSERT INTO timers (kind, key, due_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
+      kind, key, dueAt, payload,
+    );
+    this.ensureAlarm(dueAt);
+  }
+
+  /** Schedules only if no timer (kind, key) exists or the existing one is later. */
+  setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): void {
+    const row = this.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM timers WHERE kind = ? AND key = ?", kind, key).toArray()[0];
+    if (row && row.due_at <= dueAt) return;
+    this.set(kind, key, dueAt, payload);
+  }
+
+  has(kind: string, key: string): boolean {
+    return this.storage.sql.exec("SELECT 1 FROM timers WHERE kind = ? AND key = ?", kind, key).toArray().length > 0;
+  }
+
+  clear(kind: string, key: string): void {
+    this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);
+  }
+
+  clearKey(key: string): void {
+    this.storage.sql.exec("DELETE FROM timers WHERE key = ?", key);
+  }
+
+  list(): DueTimer[] {
+    return this.storage.sql
+      .exec<{ kind: string; key: string; due_at: number; payload: string | null }>("SELECT kind, key, due_at, payload FROM timers ORDER BY due_at")
+      .toArray()
+      .map((r) => ({ kind: r.kind, key: r.key, dueAt: r.due_at, payload: r.payload }));
+  }
+
+  /**
+   * Runs every due timer through `handle` (each removed before its handler runs,
+   * so a handler may re-schedule itself), then re-arms the alarm for the next one.
+   */
+  async runDue(handle: (timer: DueTimer) => Promise<void> | void, now = Date.now()): Promise<void> {
+    this.alarmAt = null;
+    const due = this.storage.sql
+      .exec<{ kind: string; key: string; due_at: number; payload: string | null }>("SELECT kind, key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at", now)
+      .toArray();
+    for (const r of due) {
+      // Delete only this exact instance: a handler may have moved it meanwhile.
+      this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND due_at = ?", r.kind, r.key, r.due_at);
+      try {
+        await handle({ kind: r.kind, key: r.key, dueAt: r.due_at, payload: r.payload });
+      } catch (err) {
+        // A failing handler must not starve the others; retry it shortly.
+        console.error(JSON.stringify({ level: "error", msg: "timer failed", kind: r.kind, key: r.key, error: String(err) }));
+        this.set(r.kind, r.key, Date.now() + 5_000, r.payload);
+      }
+    }
+    await this.rearm();
+  }
+
+  /** Points the alarm at the earliest timer (or deletes it when none is left). */
+  async rearm(): Promise<void> {
+    const next = this.storage.sql.exec<{ due_at: number }>("SELECT MIN(due_at) AS due_at FROM timers").toArray()[0]?.due_at ?? null;
+    if (next === null) {
+      await this.storage.deleteAlarm();
+      this.alarmAt = null;
+    } else {
+      await this.storage.setAlarm(next);
+      this.alarmAt = next;
+    }
+  }
+
+  private ensureAlarm(dueAt: number): void {
+    if (this.alarmAt !== null && this.alarmAt <= dueAt) return;
+    // Unknown (fresh instance after eviction) or later: the table is the truth.
+    const next = this.storage.sql.exec<{ due_at: number }>("SELECT MIN(due_at) AS due_at FROM timers").toArray()[0].due_at;
+    this.alarmAt = next;
+    // Not awaited: like every storage write, the output gate holds replies until it lands.
+    void this.storage.setAlarm(next);
+  }
+}
