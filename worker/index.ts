@@ -5,6 +5,7 @@ import { type AppEnv, newRouter, onError, requireSession, sameOriginForCookies }
 import { agentRoutes } from "./http/agents";
 import { authRoutes } from "./http/auth";
 import { errorBody } from "./http/errors";
+import { fileRoutes } from "./http/files";
 import { inboxRoutes } from "./http/inboxes";
 import { socketRoutes } from "./http/sockets";
 import { teamRoutes } from "./http/teams";
@@ -28,6 +29,7 @@ api.route("/", agentRoutes);
 api.route("/", inboxRoutes);
 api.route("/", roomRoutes);
 api.route("/", widgetRoutes);
+api.route("/", fileRoutes);
 api.route("/", archiveRoutes);
 api.doc31("/openapi.json", {
   openapi: "3.1.0",

@@ -24,7 +24,8 @@ export const cid = () => `client-${Date.now()}-${n++}`;
 export const roomStub = (roomId: string) => env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(roomId));
 
 export async function setupRoomFixture(teamSettings: Record<string, unknown> = {}, inboxSettings: Record<string, unknown> = {}): Promise<RoomFixture> {
-  const teamId = await seedTeam("Room team", teamSettings);
+  // Tests open many conversations as the same agents: room for all of them.
+  const teamId = await seedTeam("Room team", { defaultCapacity: 100, ...teamSettings });
   const otherTeamId = await seedTeam("Other team");
   const inboxId = await seedInbox(teamId, "web", inboxSettings);
   const ids = {

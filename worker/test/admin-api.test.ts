@@ -1,0 +1,145 @@
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, login, seedAgent, seedTeam } from "./helpers";
+
+type Json = Record<string, any>;
+let admin: string;
+let manager: string;
+let agent: string;
+let teamA: string;
+let teamB: string;
+
+beforeAll(async () => {
+  teamA = await seedTeam("Alpha");
+  teamB = await seedTeam("Bravo");
+  await seedAgent({ email: "root@example.com", role: "admin" });
+  await seedAgent({ email: "mia@example.com", teams: [{ teamId: teamA, role: "manager" }] });
+  await seedAgent({ email: "ari@example.com", teams: [{ teamId: teamA, role: "agent" }] });
+  [admin, manager, agent] = await Promise.all([login("root@example.com"), login("mia@example.com"), login("ari@example.com")]);
+});
+
+describe("role matrix", () => {
+  it("an agent cannot use admin routes", async () => {
+    for (const [path, json] of [
+      ["/api/v1/teams", { name: "Nope" }],
+      ["/api/v1/agents", { email: "x@example.com", name: "X" }],
+      ["/api/v1/inboxes", { name: "Nope", kind: "web", teamId: teamA }],
+    ] as const) {
+      const res = await call(path, { method: "POST", cookie: agent, json });
+      expect(res.status, path).toBe(403);
+      expect((await res.json<Json>()).error.code).toBe("forbidden");
+    }
+    expect((await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: agent, json: { settings: { defaultCapacity: 9 } } })).status).toBe(403);
+  });
+
+  it("a manager edits their own team's settings but not another team's", async () => {
+    const own = await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { settings: { assignmentMode: "grab", defaultCapacity: 7 } } });
+    expect(own.status).toBe(200);
+    expect((await own.json<Json>()).settings).toMatchObject({ assignmentMode: "grab", defaultCapacity: 7, overdueSeconds: 300 });
+    const other = await call(`/api/v1/teams/${teamB}`, { method: "PATCH", cookie: manager, json: { settings: { defaultCapacity: 1 } } });
+    expect(other.status).toBe(403);
+    const readOther = await call(`/api/v1/teams/${teamB}`, { cookie: manager });
+    expect(readOther.status).toBe(403);
+  });
+
+  it("a manager cannot rename a team or change an agent's role", async () => {
+    expect((await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { name: "Renamed" } })).status).toBe(403);
+    const ari = (await (await call("/api/v1/agents", { cookie: manager })).json<Json>()).items.find((a: Json) => a.email === "ari@example.com");
+    expect((await call(`/api/v1/agents/${ari.id}`, { method: "PATCH", cookie: manager, json: { role: "admin" } })).status).toBe(403);
+    expect((await call(`/api/v1/agents/${ari.id}`, { method: "PATCH", cookie: manager, json: { capacity: 3 } })).status).toBe(200);
+  });
+
+  it("non-admins only list their own teams and teammates", async () => {
+    const teams = await (await call("/api/v1/teams", { cookie: agent })).json<Json>();
+    expect(teams.items.map((t: Json) => t.name)).toEqual(["Alpha"]);
+    const agents = await (await call("/api/v1/agents", { cookie: agent })).json<Json>();
+    expect(agents.items.map((a: Json) => a.email).sort()).toEqual(["ari@example.com", "mia@example.com"]);
+  });
+
+  it("every admin route needs a session", async () => {
+    for (const path of ["/api/v1/teams", "/api/v1/agents", "/api/v1/inboxes", "/api/v1/me"]) {
+      const res = await call(path);
+      expect(res.status, path).toBe(401);
+      expect((await res.json<Json>()).error.code).toBe("unauthorized");
+    }
+  });
+});
+
+describe("admin API", () => {
+  it("creates, lists with pagination, updates and deletes teams, with an audit trail", async () => {
+    const created = await call("/api/v1/teams", { method: "POST", cookie: admin, json: { name: "Charlie", settings: { assignmentMode: "manual" } } });
+    expect(created.status).toBe(201);
+    const team = await created.json<Json>();
+    expect(team.settings).toMatchObject({ assignmentMode: "manual", defaultCapacity: 5 });
+    const page1 = await (await call("/api/v1/teams?perPage=2&page=1", { cookie: admin })).json<Json>();
+    const page2 = await (await call("/api/v1/teams?perPage=2&page=2", { cookie: admin })).json<Json>();
+    expect(page1.total).toBe(3);
+    expect(page1.items).toHaveLength(2);
+    expect(page2.items).toHaveLength(1);
+    expect((await call("/api/v1/teams", { method: "POST", cookie: admin, json: { name: "charlie" } })).status).toBe(409);
+    const renamed = await call(`/api/v1/teams/${team.id}`, { method: "PATCH", cookie: admin, json: { name: "Charlie 2" } });
+    expect((await renamed.json<Json>()).name).toBe("Charlie 2");
+    expect((await call(`/api/v1/teams/${team.id}`, { method: "DELETE", cookie: admin })).status).toBe(200);
+    expect((await call(`/api/v1/teams/${team.id}`, { cookie: admin })).status).toBe(404);
+    const { results } = await env.DB.prepare("SELECT action FROM audit_log WHERE target_id = ? ORDER BY id").bind(team.id).all<{ action: string }>();
+    expect(results.map((r) => r.action)).toEqual(["team.create", "team.update", "team.delete"]);
+  });
+
+  it("validation errors name the field and change nothing", async () => {
+    const before = await env.DB.prepare("SELECT COUNT(*) AS n FROM teams").first<{ n: number }>();
+    const res = await call("/api/v1/teams", { method: "POST", cookie: admin, json: { name: "", settings: { assignmentMode: "lottery", overdueSeconds: -1 } } });
+    expect(res.status).toBe(400);
+    const { error } = await res.json<Json>();
+    expect(error.code).toBe("validation_failed");
+    expect(Object.keys(error.fields)).toEqual(expect.arrayContaining(["name", "settings.assignmentMode", "settings.overdueSeconds"]));
+    const after = await env.DB.prepare("SELECT COUNT(*) AS n FROM teams").first<{ n: number }>();
+    expect(after!.n).toBe(before!.n);
+    const badInbox = await call("/api/v1/inboxes", { method: "POST", cookie: admin, json: { name: "X", kind: "gbm", teamId: teamA } });
+    expect(badInbox.status).toBe(400);
+    expect((await badInbox.json<Json>()).error.fields.kind).toBeTruthy();
+    const unknownTeam = await call("/api/v1/inboxes", { method: "POST", cookie: admin, json: { name: "X", kind: "web", teamId: "nope" } });
+    expect(unknownTeam.status).toBe(400);
+  });
+
+  it("inbox credentials are write-only: never returned, not in the audit log", async () => {
+    const res = await call("/api/v1/inboxes", {
+      method: "POST",
+      cookie: admin,
+      json: { name: "WhatsApp main", kind: "whatsapp", teamId: teamA, credentials: { appSecret: "super-secret-value", accessToken: "EAAB-token" } },
+    });
+    expect(res.status).toBe(201);
+    const inbox = await res.json<Json>();
+    expect(inbox.credentialKeys).toEqual(["accessToken", "appSecret"]);
+    expect(inbox.webhookUrl).toBe(`https://desk.test/webhooks/whatsapp/${inbox.id}`);
+    const patched = await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: admin, json: { credentials: { accessToken: null, verifyToken: "vt" } } });
+    expect((await patched.json<Json>()).credentialKeys).toEqual(["appSecret", "verifyToken"]);
+    const texts = [
+      JSON.stringify(inbox),
+      await (await call(`/api/v1/inboxes/${inbox.id}`, { cookie: admin })).text(),
+      await (await call("/api/v1/inboxes", { cookie: admin })).text(),
+      JSON.stringify((await env.DB.prepare("SELECT details FROM audit_log").all()).results),
+    ];
+    for (const text of texts) {
+      expect(text).not.toContain("super-secret-value");
+      expect(text).not.toContain("EAAB-token");
+    }
+    // A manager may tune settings but not touch credentials.
+    expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { credentials: { appSecret: "x" } } })).status).toBe(403);
+    expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { settings: { greeting: "Hello" } } })).status).toBe(200);
+  });
+
+  it("the last admin cannot be demoted", async () => {
+    const me = (await (await call("/api/v1/me", { cookie: admin })).json<Json>()).agent;
+    const res = await call(`/api/v1/agents/${me.id}`, { method: "PATCH", cookie: admin, json: { role: "agent" } });
+    expect(res.status).toBe(409);
+  });
+
+  it("unknown API routes are JSON 404s and the OpenAPI document lists the routes", async () => {
+    const res = await call("/api/v1/nope");
+    expect(res.status).toBe(404);
+    expect((await res.json<Json>()).error.code).toBe("not_found");
+    const doc = await (await call("/api/v1/openapi.json")).json<Json>();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/auth/login", "/teams", "/teams/{id}", "/agents", "/inboxes/{id}"]));
+    expect(doc.paths["/teams"].post.requestBody.content["application/json"].schema).toBeTruthy();
+  });
+});
