@@ -3,7 +3,7 @@
 // demo team, and a wrangler dev process on workerd.
 import { spawn, spawnSync } from "node:child_process";
 import { pbkdf2Sync, randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -63,7 +63,11 @@ function d1File(sql, persistTo) {
   const dir = mkdtempSync(join(tmpdir(), "edgedesk-seed-"));
   const file = join(dir, "seed.sql");
   writeFileSync(file, sql);
-  run("wrangler", ["d1", "execute", "DB", "--local", ...persistArgs(persistTo), "--file", file]);
+  try {
+    run("wrangler", ["d1", "execute", "DB", "--local", ...persistArgs(persistTo), "--file", file]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true }); // it holds a password hash
+  }
 }
 
 /** Same format as worker/auth/password.ts, so the Worker can verify it. */

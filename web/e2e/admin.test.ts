@@ -1,0 +1,217 @@
+/// <reference types="node" />
+// The desk's admin screens in a real browser against a real `wrangler dev`:
+// sign in, create a team, invite an agent, add an inbox, all through the forms.
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { after, before, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import * as localScripts from "../../scripts/local.mjs";
+
+// scripts/local.mjs is plain JS; TypeScript infers its option objects too
+// narrowly from the destructuring defaults, so state the contract used here.
+interface LocalServer {
+  url: string;
+  child: ChildProcess;
+  log: () => string;
+}
+interface LocalScripts {
+  ADMIN_EMAIL: string;
+  newPersistDir(prefix?: string): string;
+  prepare(options: { persistTo?: string; build?: boolean }): { createdVars: boolean; password: string | null };
+  startServer(options: { port?: number; persistTo?: string }): Promise<LocalServer>;
+  stopServer(child: ChildProcess): void;
+}
+const { ADMIN_EMAIL, newPersistDir, prepare, startServer, stopServer } = localScripts as unknown as LocalScripts;
+
+let dir: string;
+let server: LocalServer;
+let browser: Browser;
+let page: Page;
+let adminPassword: string;
+const pageErrors: string[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
+  });
+}
+
+async function newPage(b: Browser): Promise<Page> {
+  const p = await b.newPage({ baseURL: server.url });
+  p.setDefaultTimeout(15_000);
+  p.on("pageerror", (err) => pageErrors.push(err.message));
+  return p;
+}
+
+const rowWith = (p: Page, text: string) => p.locator("table tbody tr", { hasText: text });
+
+before(async () => {
+  dir = newPersistDir();
+  const { password } = prepare({ persistTo: dir });
+  assert.ok(password, "a fresh state directory seeds the first admin");
+  adminPassword = password;
+  server = await startServer({ port: await freePort(), persistTo: dir });
+  browser = await launch();
+  page = await newPage(browser);
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    const exited = new Promise((resolve) => server.child.once("exit", resolve));
+    stopServer(server.child);
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("a signed-out visitor is sent to the sign-in page, keeping where they wanted to go", async () => {
+  await page.goto("/admin/teams");
+  await page.waitForURL((u) => u.pathname === "/login");
+  assert.equal(new URL(page.url()).searchParams.get("next"), "/admin/teams");
+});
+
+test("a wrong password is refused with a message at the top of the form", async () => {
+  await page.fill("#login-email", ADMIN_EMAIL);
+  await page.fill("#login-password", "not-the-password");
+  await page.click("button[type=submit]");
+  await page.getByRole("alert").filter({ hasText: "Email or password is wrong." }).waitFor();
+});
+
+test("an admin signs in through the form and lands where they were going", async () => {
+  await page.fill("#login-password", adminPassword);
+  await page.click("button[type=submit]");
+  await page.waitForURL((u) => u.pathname === "/admin/teams");
+  const cookies = await page.context().cookies();
+  assert.ok(cookies.some((c) => c.name === "edgedesk_session" && c.secure && c.httpOnly), "the Secure session cookie is stored on http://127.0.0.1");
+});
+
+test("the desk shows the lists with zero counts and an Admin link for admins", async () => {
+  await page.getByRole("link", { name: "Desk", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/");
+  await page.getByRole("heading", { name: "Select a conversation" }).waitFor();
+  const lists = page.getByRole("navigation", { name: "Conversation lists" });
+  for (const name of ["Live / Waiting", "Mine", "Joined", "All", "Pending", "Flagged", "Tagged", "Closed", "Tickets"]) {
+    assert.equal(await lists.getByRole("button", { name: new RegExp(`^${name.replace("/", "\\/")}`) }).locator(".count").textContent(), "0");
+  }
+  await page.getByRole("link", { name: "Admin", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/admin/teams");
+  await rowWith(page, "Support").waitFor();
+});
+
+test("an empty team name shows the error next to the name field", async () => {
+  await page.fill("#team-name", "");
+  await page.getByRole("button", { name: "Create team" }).click();
+  await page.locator("#team-name-error").filter({ hasText: "Name is required." }).waitFor();
+  assert.equal(await page.getAttribute("#team-name", "aria-invalid"), "true");
+  assert.match((await page.getAttribute("#team-name", "aria-describedby")) ?? "", /team-name-error/);
+  await page.getByRole("alert").filter({ hasText: "Please fix the highlighted fields." }).waitFor();
+});
+
+test("an admin creates a team through the form and sees it listed", async () => {
+  await page.fill("#team-name", "Billing");
+  await page.getByRole("button", { name: "Create team" }).click();
+  await rowWith(page, "Billing").waitFor();
+  assert.equal(await page.locator("#team-name-error").count(), 0);
+  assert.equal(await page.inputValue("#team-name"), "", "the form is cleared for the next team");
+});
+
+test("a duplicate team name is refused with the API's message", async () => {
+  await page.fill("#team-name", "billing");
+  await page.getByRole("button", { name: "Create team" }).click();
+  await page.getByRole("alert").filter({ hasText: "A team with that name already exists." }).waitFor();
+  await page.fill("#team-name", "");
+});
+
+test("team settings are shown in human units and saved as seconds", async () => {
+  await rowWith(page, "Billing").getByRole("link", { name: "Billing", exact: true }).click();
+  await page.waitForURL((u) => /^\/admin\/teams\/[^/]+$/.test(u.pathname));
+  await page.getByRole("heading", { name: "Business hours" }).waitFor();
+  assert.equal(await page.inputValue("#team-overdue"), "5"); // 300 s default, shown as 5 minutes
+  await page.fill("#team-overdue", "10");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByRole("status").filter({ hasText: "Changes saved." }).waitFor();
+  const id = new URL(page.url()).pathname.split("/").pop();
+  const team = await page.evaluate(async (teamId) => (await fetch(`/api/v1/teams/${teamId}`)).json(), id);
+  assert.equal(team.settings.overdueSeconds, 600);
+});
+
+let inviteUrl = "";
+
+test("an admin invites an agent through the form and sees the one-time link", async () => {
+  await page.getByRole("navigation", { name: "Admin sections" }).getByRole("link", { name: "Agents" }).click();
+  await page.waitForURL((u) => u.pathname === "/admin/agents");
+  await page.fill("#agent-new-email", "rita@example.com");
+  await page.fill("#agent-new-name", "Rita Agent");
+  await page.getByRole("group", { name: "Teams" }).getByLabel("Billing").selectOption("agent");
+  await page.getByRole("button", { name: "Invite agent" }).click();
+  await page.getByRole("heading", { name: "Invite link for Rita Agent" }).waitFor();
+  inviteUrl = await page.inputValue("#invite-url");
+  assert.match(inviteUrl, new RegExp(`^${server.url}/set-password#token=[\\w-]{10,}$`));
+  const row = rowWith(page, "rita@example.com");
+  await row.getByText("Invite pending").waitFor();
+  await row.getByText("Billing").waitFor();
+});
+
+test("an admin creates a web inbox for that team and sees it listed", async () => {
+  await page.getByRole("navigation", { name: "Admin sections" }).getByRole("link", { name: "Inboxes" }).click();
+  await page.waitForURL((u) => u.pathname === "/admin/inboxes");
+  await rowWith(page, "Website chat").waitFor();
+  assert.equal(await page.locator('#inbox-kind option[value="gbm"]').isDisabled(), true, "Google Business Messages is shown but retired");
+  await page.fill("#inbox-name", "Billing chat");
+  await page.selectOption("#inbox-kind", "web");
+  await page.selectOption("#inbox-team", { label: "Billing" });
+  await page.getByRole("button", { name: "Create inbox" }).click();
+  await page.getByRole("heading", { name: "Inbox “Billing chat” created" }).waitFor();
+  const row = rowWith(page, "Billing chat");
+  await row.getByText("Web widget").waitFor();
+  assert.equal((await row.locator("td").nth(2).textContent())?.trim(), "Billing");
+});
+
+test("the invited agent sets a password through the link and signs in without admin access", async () => {
+  const context = await browser.newContext({ baseURL: server.url });
+  try {
+    const agentPage = await context.newPage();
+    agentPage.setDefaultTimeout(15_000);
+    agentPage.on("pageerror", (err) => pageErrors.push(err.message));
+    await agentPage.goto(inviteUrl);
+    await agentPage.fill("#new-password", "a-good-long-password");
+    await agentPage.fill("#confirm-password", "a-different-password");
+    await agentPage.getByRole("button", { name: "Set password" }).click();
+    await agentPage.locator("#confirm-password-error").waitFor();
+    await agentPage.fill("#confirm-password", "a-good-long-password");
+    await agentPage.getByRole("button", { name: "Set password" }).click();
+    await agentPage.waitForURL((u) => u.pathname === "/login");
+    await agentPage.getByText("Your password is set.").waitFor();
+    await agentPage.fill("#login-email", "rita@example.com");
+    await agentPage.fill("#login-password", "a-good-long-password");
+    await agentPage.click("button[type=submit]");
+    await agentPage.waitForURL((u) => u.pathname === "/");
+    await agentPage.getByRole("heading", { name: "Select a conversation" }).waitFor();
+    assert.equal(await agentPage.getByRole("link", { name: "Admin", exact: true }).count(), 0);
+  } finally {
+    await context.close();
+  }
+});
+
+test("signing out returns to the sign-in page and the desk asks to sign in again", async () => {
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL((u) => u.pathname === "/login");
+  await page.goto("/");
+  await page.waitForURL((u) => u.pathname === "/login");
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the pages");
+});
