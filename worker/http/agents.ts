@@ -69,6 +69,13 @@ async function inviteStatement(c: Context<AppEnv>, agentId: string) {
   return { url, stmt };
 }
 
+/** Team hubs cache members (names, capacity, roles): tell each affected one. */
+async function refreshHubs(c: Context<AppEnv>, teamIds: (string | null)[]) {
+  await Promise.all(
+    [...new Set(teamIds.filter((t): t is string => !!t))].map((id) => c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).membersChanged()),
+  );
+}
+
 async function adminCount(c: Context<AppEnv>): Promise<number> {
   const row = await c.env.DB.prepare("SELECT COUNT(*) AS n FROM agents WHERE role = 'admin' AND active = 1").first<{ n: number }>();
   return row?.n ?? 0;
@@ -107,6 +114,7 @@ agentRoutes.openapi(
       invite.stmt,
       auditStatement(c, "agent.invite", "agent", id, { email: body.email, role: body.role, teams: body.teams }),
     ]);
+    await refreshHubs(c, body.teams.map((t) => t.teamId));
     return c.json({ agent: present(await loadAgent(c, id)), inviteUrl: invite.url }, 201);
   },
 );
@@ -152,6 +160,7 @@ agentRoutes.openapi(
       auditStatement(c, "agent.update", "agent", id, body),
     ];
     await c.env.DB.batch(stmts);
+    await refreshHubs(c, [...current.teams.map((t) => t.teamId), ...(body.teams ?? []).map((t) => t.teamId)]);
     return c.json(present(await loadAgent(c, id)), 200);
   },
 );
@@ -175,5 +184,6 @@ agentRoutes.openapi(route({ method: "delete", path: "/agents/{id}", summary: "Re
   if (id === c.var.agent.id) throw conflict("You cannot remove yourself.");
   if (row.role === "admin" && (await adminCount(c)) <= 1) throw conflict("Keep at least one active admin.");
   await c.env.DB.batch([c.env.DB.prepare("DELETE FROM agents WHERE id = ?").bind(id), auditStatement(c, "agent.delete", "agent", id, { email: row.email })]);
+  await refreshHubs(c, present(row).teams.map((t) => t.teamId));
   return c.json({ ok: true }, 200);
 });

@@ -261,6 +261,12 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     this.pushToHub(teamIds);
   }
 
+  /** Pushes the current summary now and resolves once the hub has it (before asking the hub to assign). */
+  async hubUpToDate(): Promise<void> {
+    this.pushToHub();
+    await this.hubChain;
+  }
+
   private pushToHub(extraTeamIds: string[] = []): void {
     const current = this.store.current();
     if (!current) return;

@@ -7,7 +7,7 @@ import type { CloseReason, Conversation, RoomClientFrame, RoomMessage, RoomServe
 import type { AssignRequest, RoomAddress, RpcResult } from "../rpc";
 import type { DueTimer, Timers } from "../timers";
 import { canActIn, canSee } from "./room-access";
-import { RoomError } from "./room-errors";
+import { RoomError, type RoomErrorCode } from "./room-errors";
 import type { RoomSettings } from "./room-settings";
 import { type ConversationRow, type NewMessage, type RoomStore, toConversation } from "./room-store";
 import { visitorDetails } from "./visitor-details";
@@ -21,6 +21,7 @@ export interface RoomHost {
   cachedSettings(): RoomSettings | null;
   broadcast(frame: RoomServerFrame, audience?: "all" | "agents" | "visitors"): void;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
+  hubUpToDate(): Promise<void>;
   scheduleFlush(now?: boolean): void;
 }
 
@@ -31,7 +32,26 @@ export interface RunResult {
 }
 
 const CONVERSATION_TIMERS = ["window", "inactivity", "pending", "response"] as const;
+/** Hub refusal codes → room error codes (the rest are conflicts). */
+const HUB_CODES: Record<string, RoomErrorCode> = {
+  agent_unavailable: "agent_unavailable",
+  over_capacity: "agent_unavailable",
+  forbidden: "forbidden",
+  not_member: "forbidden",
+  managers_join: "forbidden",
+  not_found: "not_found",
+};
 const SYSTEM = { type: "system", id: null, name: null } as const;
+
+interface HubAsk {
+  mode: "take" | "assign" | "transfer";
+  agentId: string;
+  note?: string;
+}
+
+function throwIfRefused(outcome: RpcResult): void {
+  if (!outcome.ok) throw new RoomError(HUB_CODES[outcome.code] ?? "conflict", outcome.message);
+}
 
 export class ConversationFlow {
   constructor(
@@ -228,7 +248,11 @@ export class ConversationFlow {
 
   private async join(who: AgentIdentity): Promise<void> {
     const conv = await this.requireVisible(who);
-    if (conv.status === "bot" || conv.status === "queued") return this.askHub(who, { mode: "take", agentId: who.agentId });
+    if (conv.status === "bot" || conv.status === "queued") {
+      const outcome = await this.requestFromHub(who, conv, { mode: "take", agentId: who.agentId });
+      // Grab mode: managers do not take from the queue, they join as participants (SPEC §1).
+      if (outcome.ok || outcome.code !== "managers_join") return throwIfRefused(outcome);
+    }
     if (!this.store.addParticipant(conv.id, who.agentId, who.name, Date.now())) return;
     this.finish(conv.id, [this.event(conv.id, "joined", `${who.name} joined the conversation`, false, { agentId: who.agentId })]);
   }
@@ -240,18 +264,26 @@ export class ConversationFlow {
     this.store.transaction(() => {
       this.store.removeParticipant(conv.id, who.agentId);
       // The assignee leaving puts the conversation back in the queue.
-      if (conv.assignee_id === who.agentId) this.store.updateConversation(conv.id, { assignee_id: null, assignee_name: null, status: "queued" });
+      if (conv.assignee_id === who.agentId) {
+        this.store.updateConversation(conv.id, { assignee_id: null, assignee_name: null, status: "queued", avoid_agent_id: who.agentId });
+      }
       out.push(this.event(conv.id, "left", `${who.name} left the conversation`, false, { agentId: who.agentId }));
     });
     this.finish(conv.id, out);
   }
 
   /** take / assign / transfer go through the team hub, which serializes assignment. */
-  private async askHub(who: AgentIdentity, ask: { mode: "take" | "assign" | "transfer"; agentId: string; note?: string }): Promise<void> {
+  private async askHub(who: AgentIdentity, ask: HubAsk): Promise<void> {
     const conv = await this.requireVisible(who);
     if (ask.mode !== "take" && !isTeamManager(who, conv.team_id) && !(ask.mode === "transfer" && conv.assignee_id === who.agentId)) {
       throw new RoomError("forbidden", ask.mode === "assign" ? "Only managers assign conversations." : "Only the assignee or a manager can transfer.");
     }
+    throwIfRefused(await this.requestFromHub(who, conv, ask));
+  }
+
+  private async requestFromHub(who: AgentIdentity, conv: ConversationRow, ask: HubAsk): Promise<RpcResult> {
+    // The hub must know the conversation (and its latest state) before it can hand it out.
+    await this.room.hubUpToDate();
     const result = await this.hub(conv.team_id).assign({
       conversationId: conv.id,
       roomId: this.room.address().roomId,
@@ -260,7 +292,10 @@ export class ConversationFlow {
       mode: ask.mode,
       note: ask.note,
     });
-    if (!result.ok) throw new RoomError(result.code === "agent_unavailable" ? "agent_unavailable" : result.code === "forbidden" ? "forbidden" : "conflict", result.message);
+    // RPC results hold their call open until disposed (and would delay this room's eviction).
+    const outcome: RpcResult = result.ok ? { ok: true } : { ok: false, code: result.code, message: result.message };
+    (result as Partial<Disposable>)[Symbol.dispose]?.();
+    return outcome;
   }
 
   private async transferToTeam(who: AgentIdentity, teamId: string, note?: string): Promise<void> {

@@ -1,0 +1,243 @@
+// Assignment (SPEC §6), serialized in the team hub: auto, grab and manual
+// policies, the checks on take / assign / transfer, and the hand-over to the
+// room.
+//
+// The invariant: before any `await` on a room, the conversation is *claimed*
+// for its new agent in hub storage, synchronously. A claim counts against the
+// agent's capacity and blocks every other path to the same conversation, so
+// two agents can never both win it. A claim ends when the room's next summary
+// shows the hand-over, when the room refuses (reverted), when the call fails
+// (reverted, retried from a timer), or when it expires (CLAIM_TTL_MS). The
+// room stays the last word: it refuses an assignment it can no longer apply.
+import { type AgentIdentity, isTeamManager, isTeamMember } from "../identity";
+import type { ConversationSummary, HubServerFrame } from "../protocol";
+import type { AssignRequest, RpcResult } from "../rpc";
+import type { TeamSettings } from "../settings";
+import type { Timers } from "../timers";
+import { type DeskSockets, withMarker } from "./desk";
+import type { HubStore, IndexedConversation } from "./hub-store";
+import { type AgentView, isManagerLike, isReachableOnline } from "./presence";
+import type { Background, Clock, RoomPort } from "./rooms-port";
+
+export const CLAIM_TTL_MS = 60_000;
+export const RETRY_MS = 5_000;
+
+export interface AssignmentHost {
+  store: HubStore;
+  timers: Timers;
+  desk: DeskSockets;
+  clock: Clock;
+  background: Background;
+  rooms(): RoomPort;
+  teamId(): string;
+  settings(): TeamSettings;
+  views(): Map<string, AgentView>;
+  publishPresence(agentIds?: Iterable<string>): void;
+}
+
+type Checked = { ok: true; conversation: IndexedConversation } | { ok: false; code: string; message: string };
+const refuse = (code: string, message: string) => ({ ok: false as const, code, message });
+
+/**
+ * Auto mode's choice for one conversation: among agents with room left, the
+ * fewest open chats, then the longest idle (earliest last assignment; never
+ * assigned counts as idle forever), then a stable id order. The agent the
+ * room asked to avoid is picked only when nobody else can take it.
+ */
+export function pickAgent(s: ConversationSummary, candidates: AgentView[]): AgentView | null {
+  const withRoom = candidates.filter((v) => v.openChats < v.capacity);
+  const others = withRoom.filter((v) => v.member.id !== s.avoidAgentId);
+  const pool = others.length ? others : withRoom;
+  let best: AgentView | null = null;
+  for (const v of pool) {
+    if (!best) best = v;
+    else {
+      const idle = (v.presence?.lastAssignedAt ?? -Infinity) - (best.presence?.lastAssignedAt ?? -Infinity);
+      if (v.openChats < best.openChats || (v.openChats === best.openChats && (idle < 0 || (idle === 0 && v.member.id < best.member.id)))) best = v;
+    }
+  }
+  return best;
+}
+
+export class Assignment {
+  constructor(private readonly host: AssignmentHost) {}
+
+  /** May `req.by` hand `req.conversationId` to `req.agent` now? Synchronous: claim right after. */
+  check(req: AssignRequest): Checked {
+    const { store } = this.host;
+    const teamId = this.host.teamId();
+    const settings = this.host.settings();
+    const conversation = store.conversation(req.conversationId);
+    if (!conversation || conversation.summary.roomId !== req.roomId) return refuse("not_found", "That conversation is not open in this team.");
+    const s = conversation.summary;
+    const by: AgentIdentity | null = req.by;
+    if (!by || !isTeamMember(by, teamId) || (by.role !== "admin" && !store.member(by.agentId))) {
+      return refuse("forbidden", "Only members of this team can assign its conversations.");
+    }
+    if (!store.member(req.agent.id)) return refuse("not_member", "That agent is not a member of this team.");
+    if (conversation.claimAgentId) return refuse("conflict", "This conversation is already being handed to an agent.");
+    switch (req.mode) {
+      case "take": {
+        if (by.agentId !== req.agent.id) return refuse("forbidden", "You can only take a conversation for yourself.");
+        if (s.status !== "queued" && s.status !== "bot") return refuse("conflict", "This conversation is no longer waiting.");
+        // SPEC §1: in grab mode managers join instead of grabbing; they can still assign to themselves.
+        if (settings.assignmentMode === "grab" && isTeamManager(by, teamId)) {
+          return refuse("managers_join", "In grab mode managers join conversations; assign it to yourself to take it over.");
+        }
+        const member = store.member(by.agentId);
+        const capacity = member?.capacity ?? settings.defaultCapacity;
+        if ((store.openChats().get(by.agentId) ?? 0) >= capacity) return refuse("over_capacity", `You already have ${capacity} open chats.`);
+        return { ok: true, conversation };
+      }
+      case "assign":
+        if (!isTeamManager(by, teamId)) return refuse("forbidden", "Only a manager or an admin can assign conversations.");
+        if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
+        return { ok: true, conversation };
+      case "transfer":
+        if (s.assigneeId !== by.agentId && !isTeamManager(by, teamId)) return refuse("forbidden", "Only the assignee or a manager can transfer this conversation.");
+        if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
+        if (!isReachableOnline(store.presence(req.agent.id))) return refuse("agent_unavailable", "That agent is not available for chats right now.");
+        return { ok: true, conversation };
+      case "auto":
+        return refuse("forbidden", "Auto assignment is the hub's own.");
+    }
+  }
+
+  /** Reserves the conversation for `agentId` (see the file comment); withdraws its grab offers. */
+  claim(conversation: IndexedConversation, agentId: string): void {
+    const { store, timers, clock } = this.host;
+    const now = clock.now();
+    store.setClaim(conversation.summary.id, agentId, conversation.summary.assigneeId);
+    store.touchAssigned(agentId, now);
+    timers.set("claim", conversation.summary.id, now + CLAIM_TTL_MS);
+    this.withdrawOffers(conversation.summary.id, agentId);
+  }
+
+  /** Ends `agentId`'s claim on the conversation, if it still holds one. */
+  release(conversationId: string, agentId: string): void {
+    const c = this.host.store.conversation(conversationId);
+    if (c?.claimAgentId !== agentId) return;
+    this.host.store.clearClaim(conversationId);
+    this.host.timers.clear("claim", conversationId);
+  }
+
+  /** Asks the room to apply a claimed assignment and settles the claim on refusal or failure. */
+  async handOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
+    const { store, timers, clock } = this.host;
+    let result: RpcResult;
+    try {
+      result = await this.host.rooms().applyAssignment(req);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "applyAssignment failed", conversationId: req.conversationId, error: String(err) }));
+      this.release(req.conversationId, req.agent.id);
+      // The room may be restarting: try the queue again shortly.
+      timers.setIfEarlier("retry", "assign", clock.now() + RETRY_MS);
+      result = refuse("room_unavailable", "The conversation could not be reached; try again.");
+    }
+    if (!result.ok) {
+      this.release(req.conversationId, req.agent.id);
+      // The room refused this version: keep offers and auto assignment off it until it changes.
+      if (result.code !== "room_unavailable" && store.conversation(req.conversationId)?.summary.version === claimedAtVersion) store.hold(req.conversationId, claimedAtVersion);
+    } else if (store.presence(req.agent.id)?.status === "offline") {
+      // They went offline while the room was applying: give it back to the queue.
+      this.requeue(req.roomId, req.conversationId, req.agent.id);
+    }
+    this.host.publishPresence([req.agent.id]);
+    this.run();
+    return result;
+  }
+
+  /** The team's policy over the current queue: grab offers, auto assignment. Synchronous up to the room calls. */
+  run(): void {
+    const settings = this.host.settings();
+    const views = this.host.views();
+    this.reconcileOffers(views, settings);
+    if (settings.assignmentMode === "auto") this.autoAssign(views);
+  }
+
+  private autoAssign(views: Map<string, AgentView>): void {
+    const candidates = [...views.values()].filter((v) => v.available && v.openChats < v.capacity);
+    if (!candidates.length) return; // nobody can take one: leave the queue unread
+    const touched = new Set<string>();
+    const now = this.host.clock.now();
+    for (const conversation of this.host.store.assignable()) {
+      const agent = pickAgent(conversation.summary, candidates);
+      if (!agent) break; // everyone is full; the rest stay queued
+      this.claim(conversation, agent.member.id);
+      // The views are this pass's working copy: the next pick sees this one.
+      agent.openChats++;
+      agent.presence = agent.presence && { ...agent.presence, lastAssignedAt: now };
+      touched.add(agent.member.id);
+      const s = conversation.summary;
+      const req: AssignRequest = { conversationId: s.id, roomId: s.roomId, agent: { id: agent.member.id, name: agent.member.name }, by: null, mode: "auto" };
+      this.host.background.run(this.handOver(req, s.version));
+    }
+    if (touched.size) this.host.publishPresence(touched);
+  }
+
+  /**
+   * Grab mode: every queued conversation is offered to every available
+   * non-manager agent with room for it. Computes the offers that should exist
+   * and sends the difference, so it is safe to call after any change.
+   */
+  private reconcileOffers(views: Map<string, AgentView>, settings: TeamSettings): void {
+    const { store, desk } = this.host;
+    const wanted = new Map<string, Set<string>>();
+    if (settings.assignmentMode === "grab") {
+      const eligible = [...views.values()].filter((v) => v.available && !isManagerLike(v.member) && v.openChats < v.capacity);
+      for (const c of store.assignable()) {
+        const others = eligible.filter((v) => v.member.id !== c.summary.avoidAgentId);
+        wanted.set(c.summary.id, new Set((others.length ? others : eligible).map((v) => v.member.id)));
+      }
+    }
+    for (const o of store.offers()) {
+      if (wanted.get(o.conversationId)?.delete(o.agentId)) continue; // exists and wanted: nothing to send
+      store.removeOffer(o.conversationId, o.agentId);
+      desk.sendToAgent(o.agentId, { type: "offerWithdrawn", conversationId: o.conversationId, takenBy: null });
+    }
+    const now = this.host.clock.now();
+    for (const [conversationId, agentIds] of wanted) {
+      if (!agentIds.size) continue;
+      const s = store.conversation(conversationId)!.summary;
+      const frame = JSON.stringify({ type: "offer", conversation: withMarker(s, settings, now) } satisfies HubServerFrame);
+      for (const agentId of agentIds) {
+        store.addOffer(conversationId, agentId);
+        for (const ws of desk.ofAgent(agentId)) desk.send(ws, frame);
+      }
+    }
+  }
+
+  /** The conversation is no longer up for grabs: everyone it was offered to hears who took it. */
+  withdrawOffers(conversationId: string, takenBy: string | null): void {
+    const { store, desk } = this.host;
+    const offered = store.offeredTo(conversationId);
+    if (!offered.length) return;
+    store.removeOffersFor(conversationId);
+    const frame: HubServerFrame = { type: "offerWithdrawn", conversationId, takenBy };
+    for (const agentId of offered) desk.sendToAgent(agentId, frame);
+  }
+
+  /** Going offline gives up every open and pending chat (SPEC §6): the rooms requeue them. */
+  requeueAll(agentId: string): void {
+    for (const c of this.host.store.assignedTo(agentId)) this.requeue(c.summary.roomId, c.summary.id, agentId);
+  }
+
+  requeue(roomId: string, conversationId: string, agentId: string): void {
+    const { timers, clock, rooms, background } = this.host;
+    background.run(
+      rooms()
+        .requeue(roomId, conversationId, agentId, "offline")
+        .catch((err) => {
+          console.error(JSON.stringify({ level: "error", msg: "requeue failed", conversationId, error: String(err) }));
+          timers.set("requeue", conversationId, clock.now() + RETRY_MS, agentId);
+        }),
+    );
+  }
+
+  /** Retry timer for a failed requeue: only if it still applies. */
+  retryRequeue(conversationId: string, agentId: string): void {
+    const c = this.host.store.conversation(conversationId);
+    if (!c || c.summary.assigneeId !== agentId || this.host.store.presence(agentId)?.status !== "offline") return;
+    this.requeue(c.summary.roomId, conversationId, agentId);
+  }
+}

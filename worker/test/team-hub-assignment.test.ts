@@ -1,0 +1,262 @@
+// Assignment through the team hub and real chat rooms (SPEC §6).
+import { runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import type { TeamHub } from "../teams/team-hub";
+import { type HubTeam, hubTeam, is } from "./team-hub-fixture";
+
+let teams: HubTeam[] = [];
+const team = async (...args: Parameters<typeof hubTeam>) => {
+  const t = await hubTeam(...args);
+  teams.push(t);
+  return t;
+};
+
+afterEach(async () => {
+  await Promise.all(teams.splice(0).map((t) => t.closeSockets()));
+});
+
+const countBy = (ids: (string | null)[]) => {
+  const counts = new Map<string | null, number>();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+};
+
+const FIVE = [{ name: "A1" }, { name: "A2" }, { name: "A3" }, { name: "A4" }, { name: "A5" }];
+
+describe("auto assignment", () => {
+  it("100 queued conversations are shared evenly among 5 available agents", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 30 }, FIVE);
+    for (const a of Object.values(t.agents)) await t.connect(a);
+    await Promise.all(Array.from({ length: 100 }, () => t.newConversation()));
+    await t.eventually(async () => {
+      const all = await t.summaries();
+      expect(all.filter((s) => s.status === "open")).toHaveLength(100);
+    }, 30_000);
+    const counts = countBy((await t.summaries()).map((s) => s.assigneeId));
+    const values = Object.values(t.agents).map((a) => counts.get(a.id) ?? 0);
+    expect(Math.max(...values) - Math.min(...values)).toBeLessThanOrEqual(1);
+    expect(values.reduce((x, y) => x + y, 0)).toBe(100);
+  }, 60_000);
+
+  it("nobody gets more than their capacity and the rest stay queued", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 10 }, [...FIVE.slice(0, 4), { name: "A5", capacity: 3 }]);
+    for (const a of Object.values(t.agents)) await t.connect(a);
+    await Promise.all(Array.from({ length: 100 }, () => t.newConversation()));
+    await t.eventually(async () => {
+      expect((await t.summaries()).filter((s) => s.status === "open")).toHaveLength(43);
+    }, 30_000);
+    const all = await t.summaries();
+    const counts = countBy(all.map((s) => s.assigneeId));
+    for (const name of ["A1", "A2", "A3", "A4"]) expect(counts.get(t.agents[name].id)).toBe(10);
+    expect(counts.get(t.agents.A5.id)).toBe(3);
+    expect(all.filter((s) => s.status === "queued" && s.assigneeId === null)).toHaveLength(57);
+  }, 60_000);
+
+  it("closing a conversation frees capacity and the oldest queued conversation is assigned", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 1 }, [{ name: "Ann" }]);
+    await t.connect(t.agents.Ann);
+    const first = await t.newConversation();
+    const second = await t.newConversation();
+    const third = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(first.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    expect((await t.summary(second.conversationId))?.status).toBe("queued");
+    await t.close(first.address);
+    await t.eventually(async () => expect((await t.summary(second.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    expect((await t.summary(third.conversationId))?.status).toBe("queued");
+    expect(await t.summary(first.conversationId)).toBeNull();
+  });
+
+  it("ties on open chats go to the agent idle longest, not to the first in the list", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }, { name: "Ben" }]);
+    const tick = () => runInDurableObject(t.hub, (h: TeamHub) => h.clock.advance(1000));
+    await t.connect(t.agents.Ann);
+    const c1 = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await t.close(c1.address);
+    await t.eventually(async () => expect(await t.summary(c1.conversationId)).toBeNull());
+    await tick();
+    // Both have 0 open chats; Ben never had one, so he has been idle longest.
+    await t.connect(t.agents.Ben);
+    const c2 = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(c2.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
+    await t.close(c2.address);
+    await t.eventually(async () => expect(await t.summary(c2.conversationId)).toBeNull());
+    await tick();
+    // Both at 0 again; Ann's last chat is older than Ben's.
+    const c3 = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(c3.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+  });
+
+  it("going offline hands the agent's open chats to another agent", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }, { name: "Ben" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c1 = await t.newConversation();
+    const c2 = await t.newConversation();
+    await t.eventually(async () => {
+      for (const c of [c1, c2]) expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ann.id);
+    });
+    await t.connect(t.agents.Ben);
+    ann.send({ type: "status", status: "offline" });
+    await t.eventually(async () => {
+      for (const c of [c1, c2]) expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ben.id);
+    });
+    const presence = await ann.next(is("presence", (f) => f.presence.agentId === t.agents.Ann.id && f.presence.status === "offline" && f.presence.openChats === 0));
+    expect(presence.presence.available).toBe(false);
+  });
+
+  it("going offline with nobody else available puts the chats back in the queue", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c1 = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    ann.send({ type: "status", status: "offline" });
+    await t.eventually(async () => expect(await t.summary(c1.conversationId)).toMatchObject({ status: "queued", assigneeId: null }));
+  });
+
+  it("outside business hours nothing is assigned; at opening time the queue is", async () => {
+    // Closed all of today (a holiday), open every day otherwise: the switch is at next midnight UTC.
+    const today = new Date().toISOString().slice(0, 10);
+    const allDay = Object.fromEntries(["0", "1", "2", "3", "4", "5", "6"].map((d) => [d, [{ start: "00:00", end: "00:00" }]]));
+    const t = await team({ assignmentMode: "auto", businessHours: { enabled: true, timezone: "UTC", weekly: allDay, holidays: [today] } }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    expect(ann.all("snapshot")[0].presence.find((p: any) => p.agentId === t.agents.Ann.id).available).toBe(false);
+    const c1 = await t.newConversation();
+    await t.settled();
+    expect((await t.summary(c1.conversationId))?.status).toBe("queued");
+    expect((await t.timers()).some((x) => x.kind === "hours")).toBe(true);
+
+    const midnight = Date.parse(`${today}T00:00:00Z`) + 86_400_000;
+    await t.advance(midnight - Date.now() + 1000);
+    await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await ann.next(is("presence", (f) => f.presence.agentId === t.agents.Ann.id && f.presence.available));
+  });
+});
+
+describe("grab mode", () => {
+  it("many agents take the same offer at once: exactly one wins, the others see it withdrawn", async () => {
+    const people = Array.from({ length: 8 }, (_, i) => ({ name: `G${i}` }));
+    const t = await team({ assignmentMode: "grab" }, people);
+    const sockets = await Promise.all(Object.values(t.agents).map((a) => t.connect(a)));
+    const c = await t.newConversation();
+    const offers = await Promise.all(sockets.map((s) => s.next(is("offer", (f) => f.conversation.id === c.conversationId))));
+    expect(offers).toHaveLength(8);
+
+    for (const s of sockets) s.send({ type: "take", conversationId: c.conversationId });
+    await t.eventually(async () => expect((await t.summary(c.conversationId))?.status).toBe("open"));
+    const summary = (await t.summary(c.conversationId))!;
+    const winner = Object.values(t.agents).find((a) => a.id === summary.assigneeId)!;
+    expect(winner).toBeDefined();
+    expect(summary.participantIds).toEqual([winner.id]);
+
+    for (const [i, s] of sockets.entries()) {
+      const withdrawn = await s.next(is("offerWithdrawn", (f) => f.conversationId === c.conversationId));
+      expect(withdrawn.takenBy).toBe(winner.id);
+      await s.flush();
+      const refused = s.all("error").filter((e) => e.code === "conflict");
+      expect(refused).toHaveLength(Object.values(t.agents)[i].id === winner.id ? 0 : 1);
+    }
+  });
+
+  it("managers get no offers and cannot grab, but can assign the conversation to themselves", async () => {
+    const t = await team({ assignmentMode: "grab" }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const mia = await t.connect(t.agents.Mia);
+    const c = await t.newConversation();
+    await ann.next(is("offer", (f) => f.conversation.id === c.conversationId));
+    await mia.flush();
+    expect(mia.all("offer")).toHaveLength(0);
+
+    const from = mia.frames.length;
+    mia.send({ type: "take", conversationId: c.conversationId });
+    expect((await mia.next(is("error"), from)).code).toBe("managers_join");
+
+    mia.send({ type: "assign", conversationId: c.conversationId, agentId: t.agents.Mia.id });
+    expect((await ann.next(is("offerWithdrawn"))).takenBy).toBe(t.agents.Mia.id);
+    await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Mia.id));
+  });
+
+  it("an agent who becomes available later gets the standing offers", async () => {
+    const t = await team({ assignmentMode: "grab" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    ann.send({ type: "status", status: "break" });
+    await ann.next(is("presence", (f) => f.presence.status === "break"));
+    const c = await t.newConversation();
+    await ann.flush();
+    expect(ann.all("offer")).toHaveLength(0);
+    ann.send({ type: "status", status: "online" });
+    await ann.next(is("offer", (f) => f.conversation.id === c.conversationId));
+  });
+
+  it("closing an offered conversation withdraws the offer", async () => {
+    const t = await team({ assignmentMode: "grab" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    await ann.next(is("offer"));
+    await t.close(c.address);
+    const withdrawn = await ann.next(is("offerWithdrawn"));
+    expect(withdrawn).toMatchObject({ conversationId: c.conversationId, takenBy: null });
+    await ann.next(is("removed", (f) => f.conversationId === c.conversationId));
+  });
+});
+
+describe("manual mode and permissions", () => {
+  it("nothing is assigned automatically; a manager's assign hands it over", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const mia = await t.connect(t.agents.Mia);
+    const c = await t.newConversation();
+    await t.settled();
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+    mia.send({ type: "assign", conversationId: c.conversationId, agentId: t.agents.Ann.id });
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.assigneeId === t.agents.Ann.id));
+  });
+
+  it("an agent cannot assign conversations to others", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    ann.send({ type: "assign", conversationId: c.conversationId, agentId: t.agents.Ben.id });
+    expect((await ann.next(is("error"))).code).toBe("forbidden");
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+  });
+
+  it("a take beyond the agent's capacity is refused", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann", capacity: 1 }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c1 = await t.newConversation();
+    const c2 = await t.newConversation();
+    ann.send({ type: "take", conversationId: c1.conversationId });
+    await ann.next(is("conversation", (f) => f.conversation.id === c1.conversationId && f.conversation.status === "open"));
+    ann.send({ type: "take", conversationId: c2.conversationId });
+    expect((await ann.next(is("error"))).code).toBe("over_capacity");
+  });
+
+  it("someone who is not a member of the team cannot take its conversations", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const other = await hubTeam({}, [{ name: "Otto" }]);
+    const c = await t.newConversation();
+    const otto = other.agents.Otto.identity;
+    // Not even a desk socket…
+    const res = await t.hub.fetch(new Request("https://hub.test/ws", { headers: { upgrade: "websocket", "x-edgedesk-identity": JSON.stringify(otto) } }));
+    expect(res.status).toBe(403);
+    // …and claiming membership the hub cannot find in D1 does not help.
+    const forged = { ...otto, teams: [{ teamId: t.teamId, role: "agent" as const }] };
+    const result = await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: otto.agentId, name: "Otto" }, by: forged, mode: "take" });
+    expect(result).toMatchObject({ ok: false, code: "forbidden" });
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+  });
+
+  it("a transfer to an agent who is not online is refused", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    ann.send({ type: "take", conversationId: c.conversationId });
+    await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    const result = await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Ann.identity, mode: "transfer" });
+    expect(result).toMatchObject({ ok: false, code: "agent_unavailable" });
+    await t.connect(t.agents.Ben);
+    const ok = await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Ann.identity, mode: "transfer" });
+    expect(ok).toEqual({ ok: true });
+    await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
+  });
+});

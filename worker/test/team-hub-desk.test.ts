@@ -1,0 +1,225 @@
+// The desk's team socket: hello and snapshot, list deltas, visibility,
+// presence, timers and eviction (SPEC §5, §6).
+import { env } from "cloudflare:workers";
+import { evictDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it } from "vitest";
+import { teamSettingsSchema } from "../settings";
+import { type HubTeam, hubTeam, is } from "./team-hub-fixture";
+
+let teams: HubTeam[] = [];
+const team = async (...args: Parameters<typeof hubTeam>) => {
+  const t = await hubTeam(...args);
+  teams.push(t);
+  return t;
+};
+
+afterEach(async () => {
+  await Promise.all(teams.splice(0).map((t) => t.closeSockets()));
+});
+
+const presenceOf = (agentId: string, extra: (p: any) => boolean = () => true) => is("presence", (f) => f.presence.agentId === agentId && extra(f.presence));
+
+describe("desk socket", () => {
+  it("a desk gets hello with its role and the settings, then a snapshot of conversations and presence", async () => {
+    const t = await team({ assignmentMode: "manual", overdueSeconds: 600 }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const c = await t.newConversation("Where is my order?");
+    const mia = await t.connect(t.agents.Mia);
+    const hello = mia.frames[0];
+    expect(hello).toMatchObject({ type: "hello", agent: { id: t.agents.Mia.id, name: "Mia", role: "manager" }, teamId: t.teamId, settings: { assignmentMode: "manual", overdueSeconds: 600 } });
+    const snapshot = mia.frames[1];
+    expect(snapshot.type).toBe("snapshot");
+    expect(snapshot.conversations).toEqual([expect.objectContaining({ id: c.conversationId, status: "queued", preview: "Where is my order?", marker: "none" })]);
+    expect(snapshot.presence).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ agentId: t.agents.Mia.id, role: "manager", status: "online", connected: true }),
+        expect.objectContaining({ agentId: t.agents.Ann.id, role: "agent", status: "offline", connected: false, available: false }),
+      ]),
+    );
+  });
+
+  it("presence changes are broadcast to every desk of the team", async () => {
+    const t = await team({}, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const mia = await t.connect(t.agents.Mia);
+    const ann = await t.connect(t.agents.Ann);
+    await mia.next(presenceOf(t.agents.Ann.id, (p) => p.status === "online" && p.connected && p.available));
+    const from = mia.frames.length;
+    ann.send({ type: "status", status: "break" });
+    const onBreak = await mia.next(presenceOf(t.agents.Ann.id, (p) => p.status === "break"), from);
+    expect(onBreak.presence).toMatchObject({ available: false, connected: true });
+    ann.send({ type: "panel", on: false });
+    await mia.next(presenceOf(t.agents.Ann.id, (p) => p.chatPanel === false), from);
+    // Ann's own desk hears it too.
+    await ann.next(presenceOf(t.agents.Ann.id, (p) => p.chatPanel === false));
+  });
+
+  it("with the chat panel off an agent gets no new chats", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    ann.send({ type: "panel", on: false });
+    await ann.next(presenceOf(t.agents.Ann.id, (p) => !p.chatPanel));
+    const c = await t.newConversation();
+    await t.settled();
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+    ann.send({ type: "panel", on: true });
+    await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+  });
+
+  it("with visibility 'assigned' an agent does not see others' conversations and is told when one leaves their view", async () => {
+    const t = await team({ assignmentMode: "manual", visibility: "assigned" }, [{ name: "Ann" }, { name: "Ben" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const ben = await t.connect(t.agents.Ben);
+    const mia = await t.connect(t.agents.Mia);
+    const c = await t.newConversation();
+    // Unassigned: everyone sees it.
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId));
+    mia.send({ type: "assign", conversationId: c.conversationId, agentId: t.agents.Ben.id });
+    await ann.next(is("removed", (f) => f.conversationId === c.conversationId));
+    await ben.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.assigneeId === t.agents.Ben.id));
+    await mia.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.assigneeId === t.agents.Ben.id));
+    // A fresh desk for Ann does not list it; the manager's does.
+    const annAgain = await t.connect(t.agents.Ann);
+    expect(annAgain.all("snapshot")[0].conversations).toEqual([]);
+    const miaAgain = await t.connect(t.agents.Mia);
+    expect(miaAgain.all("snapshot")[0].conversations.map((x: any) => x.id)).toEqual([c.conversationId]);
+  });
+
+  it("invalid frames get an error frame and the socket stays open", async () => {
+    const t = await team({}, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    ann.send("{not json");
+    expect((await ann.next(is("error"))).code).toBe("bad_json");
+    let from = ann.frames.length;
+    ann.send({ type: "status", status: "dancing" });
+    expect((await ann.next(is("error"), from)).code).toBe("invalid_frame");
+    from = ann.frames.length;
+    ann.send({ type: "teleport" });
+    expect((await ann.next(is("error"), from)).code).toBe("invalid_frame");
+    from = ann.frames.length;
+    ann.send(new Uint8Array([1, 2, 3]));
+    expect((await ann.next(is("error"), from)).code).toBe("unsupported");
+    ann.send({ type: "status", status: "invisible" });
+    await ann.next(presenceOf(t.agents.Ann.id, (p) => p.status === "invisible"));
+  });
+
+  it("a closed conversation leaves every desk's list", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId));
+    await t.close(c.address);
+    await ann.next(is("removed", (f) => f.conversationId === c.conversationId));
+    expect(await t.summary(c.conversationId)).toBeNull();
+  });
+
+  it("an older summary arriving late does not overwrite a newer one", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const c = await t.newConversation("first words");
+    const current = (await t.summary(c.conversationId))!;
+    await t.hub.syncConversation({ ...current, preview: "stale", version: current.version - 1 });
+    await t.hub.syncConversation({ ...current, preview: "same version", version: current.version });
+    expect((await t.summary(c.conversationId))?.preview).toBe("first words");
+  });
+
+  it("a settings change reaches open desks as a fresh hello and snapshot", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const from = ann.frames.length;
+    await t.hub.settingsChanged(teamSettingsSchema.parse({ assignmentMode: "grab", soonOverdueSeconds: 60 }));
+    const hello = await ann.next(is("hello"), from);
+    expect(hello.settings).toMatchObject({ assignmentMode: "grab", soonOverdueSeconds: 60 });
+    await ann.next(is("snapshot"), from);
+  });
+});
+
+describe("presence over time", () => {
+  it("an agent who loses their last socket stays available for the grace period, then counts as away", async () => {
+    const t = await team({ assignmentMode: "auto", awayGraceSeconds: 60 }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const mia = await t.connect(t.agents.Mia);
+    // Mia supervises: keep her out of the auto pool.
+    mia.send({ type: "panel", on: false });
+    const ann = await t.connect(t.agents.Ann);
+    await ann.close();
+    await t.eventually(async () => expect((await t.timers()).some((x) => x.kind === "away" && x.key === t.agents.Ann.id)).toBe(true));
+    const from = mia.frames.length;
+    await t.advance(59_000);
+    await mia.flush();
+    expect(mia.frames.slice(from).some((f) => f.type === "presence" && f.presence.agentId === t.agents.Ann.id && !f.presence.connected)).toBe(false);
+
+    await t.advance(2_000);
+    const away = await mia.next(presenceOf(t.agents.Ann.id, (p) => !p.connected), from);
+    expect(away.presence).toMatchObject({ status: "online", available: false });
+    const c = await t.newConversation();
+    await t.settled();
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+  });
+
+  it("reconnecting within the grace period cancels the away timer", async () => {
+    const t = await team({ awayGraceSeconds: 60 }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    await ann.close();
+    await t.eventually(async () => expect((await t.timers()).some((x) => x.kind === "away")).toBe(true));
+    const again = await t.connect(t.agents.Ann);
+    expect((await t.timers()).some((x) => x.kind === "away")).toBe(false);
+    expect(again.all("snapshot")[0].presence[0]).toMatchObject({ agentId: t.agents.Ann.id, connected: true, available: true });
+  });
+
+  it("a waiting conversation turns soon, then overdue, when its thresholds pass", async () => {
+    const t = await team({ assignmentMode: "manual", soonOverdueSeconds: 180, overdueSeconds: 300 }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.marker === "none"));
+    await t.advance(181_000);
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.marker === "soon"));
+    await t.advance(120_000);
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.marker === "overdue"));
+    // Nothing left to change: the marker timer is gone.
+    expect((await t.timers()).some((x) => x.kind === "marker")).toBe(false);
+  });
+});
+
+describe("durability", () => {
+  it("eviction keeps presence, the queue and timers, and hibernated desks keep working", async () => {
+    const t = await team({ assignmentMode: "manual", awayGraceSeconds: 60 }, [{ name: "Ann" }, { name: "Ben" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    ann.send({ type: "status", status: "break" });
+    await ann.next(presenceOf(t.agents.Ann.id, (p) => p.status === "break"));
+    const ben = await t.connect(t.agents.Ben);
+    await ben.close();
+    const c = await t.newConversation();
+    await t.eventually(async () => expect((await t.timers()).some((x) => x.kind === "away")).toBe(true));
+
+    await evictDurableObject(t.hub);
+
+    // Ann's hibernated socket still speaks for Ann.
+    const from = ann.frames.length;
+    ann.send({ type: "status", status: "online" });
+    await ann.next(presenceOf(t.agents.Ann.id, (p) => p.status === "online"), from);
+    // A new desk sees the queue and everyone's presence as they were.
+    const mia = await t.connect(t.agents.Mia);
+    const snapshot = mia.all("snapshot")[0];
+    expect(snapshot.conversations.map((x: any) => x.id)).toEqual([c.conversationId]);
+    expect(snapshot.presence.find((p: any) => p.agentId === t.agents.Ben.id)).toMatchObject({ status: "online", connected: true });
+    const timers = await t.timers();
+    expect(timers).toEqual(expect.arrayContaining([{ kind: "away", key: t.agents.Ben.id }, { kind: "marker", key: c.conversationId }]));
+    // And the grace timer still fires after the eviction.
+    const later = mia.frames.length;
+    await t.advance(61_000);
+    await mia.next(presenceOf(t.agents.Ben.id, (p) => !p.connected), later);
+  });
+});
+
+describe("notifications", () => {
+  it("a mention in a note is stored and pushed to the mentioned agent's desk", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId));
+    const res = await room.perform(t.agents.Mia.identity, c.address, { type: "send", clientId: "note-mention-1", kind: "note", body: "Ann, this one is yours", mentions: [t.agents.Ann.id] });
+    expect(res.ok).toBe(true);
+    const frame = await ann.next(is("notification"));
+    expect(frame.notification).toMatchObject({ kind: "mention", roomId: c.roomId, conversationId: c.conversationId });
+    expect(frame.notification.body).toContain("Ann, this one is yours");
+    const row = await env.DB.prepare("SELECT kind, conversation_id, read_at FROM notifications WHERE id = ? AND agent_id = ?").bind(frame.notification.id, t.agents.Ann.id).first();
+    expect(row).toEqual({ kind: "mention", conversation_id: c.conversationId, read_at: null });
+  });
+});
