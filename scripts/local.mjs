@@ -46,16 +46,18 @@ export function buildWeb() {
   run("vite", ["build"], { cwd: join(ROOT, "web"), stdio: ["ignore", "ignore", "pipe"] });
 }
 
+/** Where D1 commands go: a local state dir (default .wrangler/state), or "remote" for Cloudflare. */
 function persistArgs(persistTo) {
-  return persistTo ? ["--persist-to", persistTo] : [];
+  if (persistTo === "remote") return ["--remote"];
+  return persistTo ? ["--local", "--persist-to", persistTo] : ["--local"];
 }
 
 export function applyMigrations(persistTo) {
-  run("wrangler", ["d1", "migrations", "apply", "DB", "--local", ...persistArgs(persistTo)]);
+  run("wrangler", ["d1", "migrations", "apply", "DB", ...persistArgs(persistTo)]);
 }
 
 function d1Query(sql, persistTo) {
-  const out = run("wrangler", ["d1", "execute", "DB", "--local", "--json", ...persistArgs(persistTo), "--command", sql]);
+  const out = run("wrangler", ["d1", "execute", "DB", "--json", ...persistArgs(persistTo), "--command", sql]);
   return JSON.parse(out.slice(out.indexOf("[")))[0].results;
 }
 
@@ -64,7 +66,7 @@ function d1File(sql, persistTo) {
   const file = join(dir, "seed.sql");
   writeFileSync(file, sql);
   try {
-    run("wrangler", ["d1", "execute", "DB", "--local", ...persistArgs(persistTo), "--file", file]);
+    run("wrangler", ["d1", "execute", "DB", ...persistArgs(persistTo), "--file", file]);
   } finally {
     rmSync(dir, { recursive: true, force: true }); // it holds a password hash
   }
