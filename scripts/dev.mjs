@@ -22,7 +22,6 @@ const banner = [
   "──────────────────────────────────────────────",
   ` Edgedesk desk:   ${url}/`,
   ` API (OpenAPI):   ${url}/api/v1/openapi.json`,
-  ` Webhooks:        ${url}/webhooks/<kind>/<inboxId>`,
   ` Admin login:     ${ADMIN_EMAIL}`,
   password
     ? ` Password:        ${password}   (shown once: keep it)`

@@ -49,6 +49,8 @@ app.route("/api/v1", api);
 app.all("/api/*", (c) => c.json(errorBody("not_found", `No API route ${c.req.method} ${c.req.path}.`), 404));
 app.route("/ws", socketRoutes);
 app.all("/ws/*", (c) => c.json(errorBody("not_found", "No such socket."), 404));
+// Channel webhooks (WhatsApp, Messenger, …) mount here; until one matches, a JSON 404, never the SPA.
+app.all("/webhooks/*", (c) => c.json(errorBody("not_found", `No webhook at ${c.req.path}.`), 404));
 app.onError(onError);
 // Everything else is the desk SPA (only reached when run_worker_first matched).
 app.all("*", (c) => c.env.ASSETS.fetch(c.req.raw));
