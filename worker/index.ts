@@ -11,6 +11,7 @@ import { socketRoutes } from "./http/sockets";
 import { teamRoutes } from "./http/teams";
 import { roomRoutes } from "./http/rooms";
 import { archiveRoutes } from "./http/archive";
+import { teamLiveRoutes } from "./http/team-live";
 import { widgetRoutes } from "./http/widget";
 
 export { ChatRoom } from "./rooms/chat-room";
@@ -25,6 +26,7 @@ for (const prefix of ["/teams", "/agents", "/inboxes", "/search", "/conversation
 }
 api.route("/", authRoutes);
 api.route("/", teamRoutes);
+api.route("/", teamLiveRoutes);
 api.route("/", agentRoutes);
 api.route("/", inboxRoutes);
 api.route("/", roomRoutes);

@@ -270,6 +270,24 @@ export class TeamHub extends DurableObject<Env> {
     }
   }
 
+  /** HTTP API: run a desk command as `who` (the Worker authenticated them). Returns the refusal, if any. */
+  async perform(who: AgentIdentity, input: unknown): Promise<{ code: string; message: string } | null> {
+    await this.ensureLoaded();
+    if (!isTeamMember(who, this.teamId)) return { code: "forbidden", message: "You are not a member of this team." };
+    const parsed = hubClientFrame.safeParse(input);
+    if (!parsed.success) return { code: "invalid_frame", message: parsed.error.issues.map((i) => i.message).join("; ") };
+    const refused = await this.onFrame(who, parsed.data);
+    return refused?.type === "error" ? { code: refused.code, message: refused.message } : null;
+  }
+
+  /** HTTP API: the desk socket's snapshot, for integrations that do not hold a socket. */
+  async snapshotFor(who: AgentIdentity): Promise<string | null> {
+    await this.ensureLoaded();
+    if (!isTeamMember(who, this.teamId)) return null;
+    const snapshot = this.openingFrames(who).find((f) => f.type === "snapshot");
+    return JSON.stringify(snapshot ? { conversations: snapshot.conversations, presence: snapshot.presence } : { conversations: [], presence: [] });
+  }
+
   /** Team membership or an agent's capacity changed in D1. */
   async membersChanged(): Promise<void> {
     await this.ensureLoaded();
