@@ -93,6 +93,8 @@ const SCHEMA = [
 export class RoomStore {
   private sql: SqlStorage;
   private lastSeqCache: number | null = null;
+  /** Meta values are read on every message (address, settings): parsed once, written through. */
+  private metaCache = new Map<string, unknown>();
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -101,11 +103,15 @@ export class RoomStore {
 
   // ── meta ──
   getMeta<T>(key: string): T | null {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
-    return row ? (JSON.parse(row.value) as T) : null;
+    if (!this.metaCache.has(key)) {
+      const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
+      this.metaCache.set(key, row ? JSON.parse(row.value) : null);
+    }
+    return this.metaCache.get(key) as T | null;
   }
   setMeta(key: string, value: unknown): void {
     this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, JSON.stringify(value));
+    this.metaCache.set(key, value);
   }
   get address(): RoomAddress | null {
     return this.getMeta<RoomAddress>("address");

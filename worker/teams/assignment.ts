@@ -142,8 +142,12 @@ export class Assignment {
       // They went offline while the room was applying: give it back to the queue.
       this.requeue(req.roomId, req.conversationId, req.agent.id);
     }
-    this.host.publishPresence([req.agent.id]);
-    this.run();
+    // On success the room's new summary brings the change (and the next assignment pass);
+    // a refusal frees the agent's slot and the conversation now.
+    if (!result.ok) {
+      this.host.publishPresence([req.agent.id]);
+      this.run();
+    }
     return result;
   }
 

@@ -231,8 +231,13 @@ export class TeamHub extends DurableObject<Env> {
       this.scheduleMarker(s, now);
       this.desk.conversationChanged(prev?.summary ?? null, withMarker(s, this.settings, now), this.teamId, this.settings);
     }
-    this.publishPresence(affected);
-    this.assignment.run();
+    // Activity (previews, read pointers, waiting times) changes neither load nor the queue:
+    // only a new conversation or a change of status, assignee or team calls for presence and assignment.
+    const moved = !prev || prev.summary.status !== s.status || prev.summary.assigneeId !== s.assigneeId || s.teamId !== this.teamId || prev.claimAgentId !== this.store.conversation(s.id)?.claimAgentId;
+    if (moved) {
+      this.publishPresence(affected);
+      this.assignment.run();
+    }
   }
 
   /**
