@@ -218,6 +218,62 @@ describe("timers", () => {
     expect(c.assignee_id).not.toBe(f.ids.sam);
   });
 
+  it("every conversation timer run again after it fired changes nothing", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "send", clientId: cid(), body: "Answer" });
+    await visitor.next(isMessage("Answer"));
+    visitor.send({ type: "send", clientId: cid(), body: "Question" });
+    await agent.next(isMessage("Question"));
+    await timePasses(v.roomId, "response", 3 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    await agent.next(isEvent("requeued"));
+    const snapshot = async () =>
+      runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({ conv: r.store.current(), seq: r.store.lastSeq() }));
+    const before = await snapshot();
+    const id = before.conv!.id;
+    // Alarms are at-least-once: the same timers delivered again, all forced due.
+    for (const kind of ["response", "window", "inactivity", "pending", "hubsync", "flush"]) {
+      await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.timers.set(kind, kind === "hubsync" ? "hub" : kind === "flush" ? "archive" : id, Date.now() - 1));
+      await runDurableObjectAlarm(roomStub(v.roomId));
+    }
+    const after = await snapshot();
+    expect(after.seq).toBe(before.seq);
+    expect(after.conv).toMatchObject({ status: before.conv!.status, assignee_id: before.conv!.assignee_id, avoid_agent_id: f.ids.sam });
+  });
+
+  it("a flagged conversation is never reassigned by the agent response timeout", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "flag", on: true });
+    await agent.next(isEvent("flagged"));
+    visitor.send({ type: "send", clientId: cid(), body: "Hello??" });
+    await agent.next(isMessage("Hello??"));
+    await timePasses(v.roomId, "response", 10 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "open", assignee_id: f.ids.sam });
+  });
+
+  it("closed conversations stay readable from D1 and searchable, within the caller's teams only", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    visitor.send({ type: "send", clientId: cid(), body: "Invoice 77A is wrong" });
+    await agent.next(isMessage("Invoice 77A is wrong"));
+    agent.send({ type: "close", reason: "resolved" });
+    await agent.next(isEvent("closed"));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const found = await (await call("/api/v1/search?q=invoice%2077a", { cookie: f.cookies.ann })).json<any>();
+    expect(found.total).toBeGreaterThanOrEqual(1);
+    const hit = found.items.find((i: any) => i.roomId === v.roomId);
+    expect(hit.snippet).toContain("[Invoice]");
+    const closed = await (await call(`/api/v1/conversations/${hit.conversationId}`, { cookie: f.cookies.ann })).json<any>();
+    expect(closed.conversation).toMatchObject({ status: "closed", closeReason: "resolved" });
+    expect(closed.messages.map((m: any) => m.body)).toContain("Invoice 77A is wrong");
+    const list = await (await call("/api/v1/conversations?status=closed&perPage=100", { cookie: f.cookies.ann })).json<any>();
+    expect(list.items.some((c: any) => c.id === hit.conversationId)).toBe(true);
+    // Otto's team does not own it: not found, not in his search.
+    expect((await call(`/api/v1/conversations/${hit.conversationId}`, { cookie: f.cookies.otto })).status).toBe(404);
+    expect((await (await call("/api/v1/search?q=invoice", { cookie: f.cookies.otto })).json<any>()).total).toBe(0);
+    expect((await call("/api/v1/search?q=", { cookie: f.cookies.ann })).status).toBe(400);
+  });
+
   it("the archive reaches D1 in a batch: conversation, messages and full-text search", async () => {
     const { v, visitor, agent } = await f.assignedConversation();
     visitor.send({ type: "send", clientId: cid(), body: "My parcel never arrived in Zürich" });
