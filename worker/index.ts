@@ -20,7 +20,7 @@ export { TeamHub } from "./teams/team-hub";
 const api = newRouter();
 api.use("*", sameOriginForCookies);
 // Every resource router below needs a signed-in agent; auth routes guard themselves.
-for (const prefix of ["/teams", "/agents", "/inboxes", "/search", "/conversations"]) {
+for (const prefix of ["/teams", "/team-directory", "/agents", "/inboxes", "/search", "/conversations"]) {
   api.use(prefix, requireSession);
   api.use(`${prefix}/*`, requireSession);
 }

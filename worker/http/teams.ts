@@ -48,6 +48,12 @@ teamRoutes.openapi(route({ method: "get", path: "/teams", summary: "List teams",
   return c.json({ items: (rows.results as unknown as TeamRow[]).map(present), total: (total.results[0] as { n: number }).n, page, perPage }, 200);
 });
 
+// Every agent may transfer a conversation to any team, so every agent may know the teams' names.
+teamRoutes.openapi(route({ method: "get", path: "/team-directory", summary: "Names of all teams (for transfer pickers)", tag: "teams" }), async (c) => {
+  const { results } = await c.env.DB.prepare("SELECT id, name FROM teams ORDER BY name COLLATE NOCASE, id").all<{ id: string; name: string }>();
+  return c.json({ items: results }, 200);
+});
+
 teamRoutes.openapi(route({ method: "post", path: "/teams", summary: "Create a team", tag: "teams", body: teamBody, status: 201 }), async (c) => {
   requireAdmin(c.var.agent);
   const body = c.req.valid("json");

@@ -143,14 +143,16 @@ export class ConversationFlow {
     }
     const early = this.duplicateOf(who, f.clientId);
     if (early) return { duplicate: early };
-    let current = this.store.current();
-    const starts = visitor && (!current || current.status === "closed");
-    const settings = starts ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
+    const before = this.store.current();
+    const mayStart = visitor && (!before || before.status === "closed");
+    const settings = mayStart ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
 
     // No awaits from here on: the check, the insert and the fan-out are one step.
+    // Re-read everything: another message may have started the conversation during the await.
     const dup = this.duplicateOf(who, f.clientId);
     if (dup) return { duplicate: dup };
-    current = this.store.current();
+    let current = this.store.current();
+    const starts = visitor && (!current || current.status === "closed");
     const now = Date.now();
     const author = visitor
       ? ({ type: "visitor", id: who.contactKey, name: this.store.getMeta<string>("contactName") } as const)

@@ -210,6 +210,11 @@ export class RoomStore {
       .map(toMessage)
       .reverse();
   }
+  /** The newest message both sides see that is not an event line: what a list row previews. */
+  lastConversationLine(): RoomMessage | null {
+    const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1").toArray()[0];
+    return row ? toMessage(row) : null;
+  }
   countAfter(afterSeq: number, includeInternal: boolean): number {
     return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE seq > ? ${includeInternal ? "" : "AND internal = 0"}`, afterSeq).toArray()[0].n;
   }

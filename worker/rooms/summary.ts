@@ -12,10 +12,9 @@ export function buildSummary(
 ): ConversationSummary {
   const address = room.address();
   const participants = room.store.participants(row.id);
-  const reads = room.store.reads();
-  const agentReads: Record<string, number> = {};
-  for (const p of participants) if (reads[p.id] !== undefined) agentReads[p.id] = reads[p.id];
-  const last = room.store.messagesBefore(room.store.lastSeq() + 1, 1, false)[0];
+  // Every agent who read here (managers read without joining), not only participants.
+  const { visitor: _visitor, ...agentReads } = room.store.reads();
+  const last = room.store.lastConversationLine();
   return {
     id: row.id,
     roomId: address.roomId,

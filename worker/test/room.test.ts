@@ -35,6 +35,16 @@ describe("messages", () => {
     expect(agent.all("message").map((f) => f.message.body)).toEqual(["Hi there", "Thanks! Someone will be with you shortly."]);
   });
 
+  it("two messages sent back to back by a new visitor start one conversation, not two", async () => {
+    const v = await newVisitor();
+    const visitor = await visitorSocket(v.token);
+    visitor.send({ type: "send", clientId: cid(), body: "first" });
+    visitor.send({ type: "send", clientId: cid(), body: "second" });
+    await visitor.next(isMessage("second"));
+    const conversations = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.allConversations().length);
+    expect(conversations).toBe(1);
+  });
+
   it("a retried send is stored once and answered with the stored message", async () => {
     const { v, visitor } = await assignedConversation();
     const clientId = cid();
