@@ -2,28 +2,11 @@
 // The desk's admin screens in a real browser against a real `wrangler dev`:
 // sign in, create a team, invite an agent, add an inbox, all through the forms.
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import * as localScripts from "../../scripts/local.mjs";
-
-// scripts/local.mjs is plain JS; TypeScript infers its option objects too
-// narrowly from the destructuring defaults, so state the contract used here.
-interface LocalServer {
-  url: string;
-  child: ChildProcess;
-  log: () => string;
-}
-interface LocalScripts {
-  ADMIN_EMAIL: string;
-  newPersistDir(prefix?: string): string;
-  prepare(options: { persistTo?: string; build?: boolean }): { createdVars: boolean; password: string | null };
-  startServer(options: { port?: number; persistTo?: string }): Promise<LocalServer>;
-  stopServer(child: ChildProcess): void;
-}
-const { ADMIN_EMAIL, newPersistDir, prepare, startServer, stopServer } = localScripts as unknown as LocalScripts;
+import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer, stopServer } from "../../scripts/local.mjs";
 
 let dir: string;
 let server: LocalServer;

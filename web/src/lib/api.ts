@@ -107,6 +107,32 @@ export interface InboxPatch {
   credentials?: Record<string, string | null>;
 }
 
+/** A closed conversation from the archive (GET /conversations?status=closed). */
+export interface ArchivedConversation {
+  id: string;
+  roomId: string;
+  inboxId: string;
+  teamId: string;
+  status: string;
+  closeReason: string | null;
+  title: string | null;
+  tags: string[];
+  flagged: boolean;
+  assigneeId: string | null;
+  startedAt: number;
+  closedAt: number | null;
+}
+
+/** The upload endpoint's answer: an attachment ref (with its receipt) for a send frame. */
+export interface UploadedAttachment {
+  key: string;
+  name: string;
+  type: string;
+  size: number;
+  kind: "image" | "video" | "audio" | "document";
+  receipt: string;
+}
+
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
@@ -129,9 +155,15 @@ let onUnauthorized: (() => void) | null = null;
 export function setUnauthorizedHandler(handler: () => void) {
   onUnauthorized = handler;
 }
+/** For callers that learn of an ended session another way (a socket refused at upgrade). */
+export function reportUnauthorized() {
+  onUnauthorized?.();
+}
 
 interface RequestOptions {
   body?: unknown;
+  /** A file sent as the raw request body with its own Content-Type (uploads). */
+  file?: Blob;
   /** Set false where 401 means "wrong password", not "signed out". */
   sessionRequired?: boolean;
 }
@@ -141,14 +173,16 @@ function isErrorBody(v: unknown): v is { error: { code: string; message: string;
   return typeof e?.code === "string" && typeof e.message === "string";
 }
 
-async function request<T>(method: string, path: string, { body, sessionRequired = true }: RequestOptions = {}): Promise<T> {
+function requestInit(method: string, body: unknown, file: Blob | undefined): RequestInit {
+  if (file) return { method, headers: { accept: "application/json", "content-type": file.type || "application/octet-stream" }, body: file };
+  if (body === undefined) return { method, headers: { accept: "application/json" } };
+  return { method, headers: { accept: "application/json", "content-type": "application/json" }, body: JSON.stringify(body) };
+}
+
+async function request<T>(method: string, path: string, { body, file, sessionRequired = true }: RequestOptions = {}): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`/api/v1${path}`, {
-      method,
-      headers: body === undefined ? { accept: "application/json" } : { accept: "application/json", "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    res = await fetch(`/api/v1${path}`, requestInit(method, body, file));
   } catch {
     throw new ApiError(0, "network", "Could not reach the server. Check your connection and try again.");
   }
@@ -186,12 +220,25 @@ export const api = {
   reinviteAgent: (agentId: string) => request<{ inviteUrl: string }>("POST", `/agents/${id(agentId)}/invite`),
   deleteAgent: (agentId: string) => request<{ ok: true }>("DELETE", `/agents/${id(agentId)}`),
 
+  /** Only used to learn why a room socket is refused (the socket itself carries the room). */
+  room: (roomId: string) => request<{ lastSeq: number }>("GET", `/rooms/${id(roomId)}` + q({ limit: 1 })),
+  closedConversations: (page = 1, perPage = 50) =>
+    request<Page<ArchivedConversation>>("GET", "/conversations" + q({ status: "closed", page, perPage })),
+  uploadAttachment: (roomId: string, file: File) =>
+    request<UploadedAttachment>("POST", `/rooms/${id(roomId)}/attachments` + q({ name: file.name || "pasted-image" }), { file }),
+  attachmentUrl: (roomId: string, key: string) => request<{ url: string; expiresAt: number }>("POST", `/rooms/${id(roomId)}/attachments/url`, { body: { key } }),
+
   inboxes: (page = 1, perPage = 50) => request<Page<Inbox>>("GET", "/inboxes" + q({ page, perPage })),
   inbox: (inboxId: string) => request<Inbox>("GET", `/inboxes/${id(inboxId)}`),
   createInbox: (body: InboxInput) => request<Inbox>("POST", "/inboxes", { body }),
   updateInbox: (inboxId: string, body: InboxPatch) => request<Inbox>("PATCH", `/inboxes/${id(inboxId)}`, { body }),
   deleteInbox: (inboxId: string) => request<{ ok: true }>("DELETE", `/inboxes/${id(inboxId)}`),
 };
+
+/** Every team's id and name, for any signed-in agent (transfer pickers, team labels). */
+export async function teamDirectory(): Promise<{ id: string; name: string }[]> {
+  return (await request<{ items: { id: string; name: string }[] }>("GET", "/team-directory")).items;
+}
 
 /** Every team, for pickers (admins rarely have more than a few hundred). */
 export async function allTeams(): Promise<Team[]> {
