@@ -10,7 +10,7 @@ const BATCH = 200;
 export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
   const contactId = await ensureContact(db, store, address);
   const conversations = store.unarchivedConversations();
-  const messages = store.unflushed(BATCH);
+  const messages = store.takeUnflushed(BATCH);
   if (!conversations.length && !messages.length) return false;
   const now = Date.now();
   const statements: D1PreparedStatement[] = conversations.map((c) =>
@@ -45,11 +45,16 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         ),
     );
   }
-  await db.batch(statements);
+  try {
+    await db.batch(statements);
+  } catch (err) {
+    store.finishFlush(false);
+    throw err;
+  }
   // Only what was written is marked; anything that changed meanwhile is flushed next time.
   store.transaction(() => {
     for (const c of conversations) store.markArchived(c.id, c.version);
-    store.markFlushed(messages.at(-1)?.seq ?? 0, messages.map((m) => m.seq));
+    store.finishFlush(true);
   });
   return messages.length === BATCH;
 }

@@ -99,6 +99,8 @@ export class RoomStore {
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
     for (const statement of SCHEMA) this.sql.exec(statement);
+    // A flush cut off by eviction left rows "being written": write them again.
+    this.finishFlush(false);
   }
 
   // ── meta ──
@@ -224,12 +226,18 @@ export class RoomStore {
   moveMessages(fromConversationId: string, toConversationId: string): number {
     return this.sql.exec("UPDATE messages SET conversation_id = ?, flushed = 0 WHERE conversation_id = ?", toConversationId, fromConversationId).rowsWritten;
   }
-  unflushed(limit: number): RoomMessage[] {
-    return this.sql.exec<MessageRow>("SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?", limit).toArray().map(toMessage);
+  /**
+   * Archive states: 0 = changed since the last flush, 2 = being written to D1,
+   * 1 = archived. A change during the D1 write sets 0 again, so finishing the
+   * flush (2 → 1) never hides it.
+   */
+  takeUnflushed(limit: number): RoomMessage[] {
+    const rows = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?", limit).toArray();
+    if (rows.length) this.sql.exec("UPDATE messages SET flushed = 2 WHERE flushed = 0 AND seq <= ?", rows[rows.length - 1].seq);
+    return rows.map(toMessage);
   }
-  markFlushed(upToSeq: number, seqs: number[]): void {
-    if (!seqs.length) return;
-    this.sql.exec(`UPDATE messages SET flushed = 1 WHERE flushed = 0 AND seq <= ? AND seq IN (${seqs.map(() => "?").join(",")})`, upToSeq, ...seqs);
+  finishFlush(ok: boolean): void {
+    this.sql.exec("UPDATE messages SET flushed = ? WHERE flushed = 2", ok ? 1 : 0);
   }
 
   // ── reads ──

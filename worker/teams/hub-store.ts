@@ -46,6 +46,9 @@ const SCHEMA = [
     claim_agent_id TEXT, claim_from TEXT, hold_version INTEGER)`,
   `CREATE INDEX IF NOT EXISTS conversations_queue ON conversations(status, queue_at)`,
   `CREATE INDEX IF NOT EXISTS conversations_assignee ON conversations(assignee_id)`,
+  // Covering partial indexes for openChats(): counting load must not read every summary (it runs per sync).
+  `CREATE INDEX IF NOT EXISTS conversations_claims ON conversations(claim_agent_id) WHERE claim_agent_id IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS conversations_load ON conversations(assignee_id, claim_agent_id) WHERE assignee_id IS NOT NULL AND status IN ('open', 'pending')`,
   // Versions of conversations that left the index (closed, moved to another
   // team), so a late, older summary cannot bring them back.
   `CREATE TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY, version INTEGER NOT NULL, at INTEGER NOT NULL)`,

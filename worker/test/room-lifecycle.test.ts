@@ -274,6 +274,23 @@ describe("timers", () => {
     expect((await call("/api/v1/search?q=", { cookie: f.cookies.ann })).status).toBe(400);
   });
 
+  it("a room with hundreds of messages waiting archives every one of them", async () => {
+    const { v, visitor } = await f.assignedConversation();
+    for (let i = 0; i < 260; i++) visitor.send({ type: "send", clientId: cid(), body: `bulk ${i}` });
+    await visitor.next(isMessage("bulk 259"));
+    for (let i = 0; i < 5; i++) {
+      await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+      await runDurableObjectAlarm(roomStub(v.roomId));
+    }
+    const { lastSeq, pending } = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => ({
+      lastSeq: r.store.lastSeq(),
+      pending: s.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE flushed <> 1").one().n,
+    }));
+    expect(pending).toBe(0);
+    const archived = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE room_id = ?").bind(v.roomId).first<{ n: number }>();
+    expect(archived!.n).toBe(lastSeq);
+  });
+
   it("the archive reaches D1 in a batch: conversation, messages and full-text search", async () => {
     const { v, visitor, agent } = await f.assignedConversation();
     visitor.send({ type: "send", clientId: cid(), body: "My parcel never arrived in Zürich" });
