@@ -23,6 +23,12 @@ export interface AssignRequest {
 
 export type RpcResult = { ok: true } | { ok: false; code: string; message: string };
 
+/**
+ * The room's answer to an assignment carries its new summary, so the hub
+ * indexes it at once instead of waiting for a second RPC back from the room.
+ */
+export type AssignResult = { ok: true; summary?: ConversationSummary } | { ok: false; code: string; message: string };
+
 /** Where a room lives and who it belongs to; given to the room on first contact. */
 export interface RoomAddress {
   roomId: string;

@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type Identity, identityFrom } from "../identity";
 import { type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
-import { type AssignRequest, type RoomAddress, type RpcResult } from "../rpc";
+import type { ConversationSummary } from "../protocol";
+import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
 import { Timers } from "../timers";
 import { flushArchive } from "./archive";
 import { ConversationFlow, type RoomHost } from "./conversation-flow";
@@ -20,8 +21,12 @@ const BACKLOG = 100;
 const MAX_REPLAY = 5000;
 /** Room → hub activity is coalesced to at most one update per this interval. */
 const HUB_SYNC_MS = 250;
-/** The archive is written to D1 this long after the first unflushed message. */
-const FLUSH_DELAY_MS = 1000;
+/**
+ * The archive is written to D1 this long after the first unflushed message:
+ * one batch per room per few seconds of activity, not a D1 write per message.
+ * Closing flushes at once, so the archive of a closed conversation is never late.
+ */
+const FLUSH_DELAY_MS = 5000;
 const TYPING_THROTTLE_MS = 1000;
 const SETTINGS_TTL_MS = 60_000;
 
@@ -267,14 +272,21 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     await this.hubChain;
   }
 
-  private pushToHub(extraTeamIds: string[] = []): void {
+  /** The current summary with the next version, counted as pushed (the caller hands it to the hub). */
+  summaryForHub(): ConversationSummary | null {
     const current = this.store.current();
-    if (!current) return;
+    if (!current) return null;
     this.hubPushedAt = Date.now();
     this.hubSyncPending = false;
     const version = (this.store.getMeta<number>("hubVersion") ?? 0) + 1;
     this.store.setMeta("hubVersion", version);
-    const summary = buildSummary(this, current, version);
+    return buildSummary(this, current, version);
+  }
+
+  private pushToHub(extraTeamIds: string[] = []): void {
+    const summary = this.summaryForHub();
+    if (!summary) return;
+    const current = this.store.current()!;
     // A transferred conversation must also leave its previous team's hub.
     const teams = new Set([current.team_id, ...extraTeamIds]);
     // Chained so pushes leave in order; the version field guards the rest.
@@ -360,7 +372,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 
   /** Hub → room: the hub decided who gets the conversation. */
-  async applyAssignment(req: AssignRequest): Promise<RpcResult> {
+  async applyAssignment(req: AssignRequest): Promise<AssignResult> {
     return this.flow.applyAssignment(req);
   }
 

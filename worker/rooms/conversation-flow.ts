@@ -3,8 +3,8 @@
 import type { Env } from "../env";
 import { verifyReceipt } from "../files/receipt";
 import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
-import type { CloseReason, Conversation, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
-import type { AssignRequest, RoomAddress, RpcResult } from "../rpc";
+import type { CloseReason, Conversation, ConversationSummary, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
+import type { AssignRequest, AssignResult, RoomAddress, RpcResult } from "../rpc";
 import type { DueTimer, Timers } from "../timers";
 import { canActIn, canSee } from "./room-access";
 import { RoomError, type RoomErrorCode } from "./room-errors";
@@ -22,6 +22,7 @@ export interface RoomHost {
   broadcast(frame: RoomServerFrame, audience?: "all" | "agents" | "visitors"): void;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
   hubUpToDate(): Promise<void>;
+  summaryForHub(): ConversationSummary | null;
   scheduleFlush(now?: boolean): void;
 }
 
@@ -432,13 +433,13 @@ export class ConversationFlow {
 
   // ───────────── from the hub ─────────────
 
-  applyAssignment(req: AssignRequest): RpcResult {
+  applyAssignment(req: AssignRequest): AssignResult {
     const conv = this.store.conversation(req.conversationId);
     if (!conv || conv.merged_into || conv.status === "closed") return { ok: false, code: "conflict", message: "The conversation is no longer open." };
     if ((req.mode === "take" || req.mode === "auto") && conv.status !== "queued" && conv.status !== "bot") {
       return { ok: false, code: "conflict", message: "Someone else already has this conversation." };
     }
-    if (conv.assignee_id === req.agent.id) return { ok: true };
+    if (conv.assignee_id === req.agent.id) return { ok: true, summary: this.room.summaryForHub() ?? undefined };
     const now = Date.now();
     const settings = this.room.cachedSettings();
     const previous = conv.assignee_id ? { id: conv.assignee_id, name: conv.assignee_name } : null;
@@ -459,8 +460,9 @@ export class ConversationFlow {
       // A new assignee gets the full response time for a customer already waiting.
       if (conv.waiting_since !== null && settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
     });
-    this.finish(conv.id, out);
-    return { ok: true };
+    // The hub gets the new summary in the answer, not in a second call.
+    this.finish(conv.id, out, [], false);
+    return { ok: true, summary: this.room.summaryForHub() ?? undefined };
   }
 
   requeue(conversationId: string, agentId: string, reason: "offline" | "timeout"): boolean {
@@ -527,12 +529,12 @@ export class ConversationFlow {
   }
 
   /** After a state change: fan out the new lines and the conversation, tell the hub now, archive soon. */
-  private finish(conversationId: string, messages: RoomMessage[], alsoTeams: string[] = []): void {
+  private finish(conversationId: string, messages: RoomMessage[], alsoTeams: string[] = [], tellHub = true): void {
     for (const m of messages) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
     const row = this.store.conversation(conversationId);
     if (row) this.emitConversation(row);
     this.room.scheduleFlush();
-    this.room.syncHub(true, alsoTeams);
+    if (tellHub) this.room.syncHub(true, alsoTeams);
   }
 
   private emitConversation(row: ConversationRow): void {

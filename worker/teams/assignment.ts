@@ -11,7 +11,7 @@
 // room stays the last word: it refuses an assignment it can no longer apply.
 import { type AgentIdentity, isTeamManager, isTeamMember } from "../identity";
 import type { ConversationSummary, HubServerFrame } from "../protocol";
-import type { AssignRequest, RpcResult } from "../rpc";
+import type { AssignRequest, AssignResult, RpcResult } from "../rpc";
 import type { TeamSettings } from "../settings";
 import type { Timers } from "../timers";
 import { type DeskSockets, withMarker } from "./desk";
@@ -33,6 +33,8 @@ export interface AssignmentHost {
   settings(): TeamSettings;
   views(): Map<string, AgentView>;
   publishPresence(agentIds?: Iterable<string>): void;
+  /** Index a summary the room handed back with its answer. */
+  syncConversation(summary: ConversationSummary): Promise<void>;
 }
 
 type Checked = { ok: true; conversation: IndexedConversation } | { ok: false; code: string; message: string };
@@ -124,7 +126,7 @@ export class Assignment {
   /** Asks the room to apply a claimed assignment and settles the claim on refusal or failure. */
   async handOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
     const { store, timers, clock } = this.host;
-    let result: RpcResult;
+    let result: AssignResult;
     try {
       result = await this.host.rooms().applyAssignment(req);
     } catch (err) {
@@ -147,8 +149,10 @@ export class Assignment {
     if (!result.ok) {
       this.host.publishPresence([req.agent.id]);
       this.run();
+      return result;
     }
-    return result;
+    if (result.summary) await this.host.syncConversation(result.summary);
+    return { ok: true };
   }
 
   /** The team's policy over the current queue: grab offers, auto assignment. Synchronous up to the room calls. */

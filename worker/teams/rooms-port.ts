@@ -2,20 +2,20 @@
 // their conversations and have the last word (a room refuses an assignment it
 // can no longer apply), the hub only decides who should get what.
 import type { Env } from "../env";
-import type { AssignRequest, RpcResult } from "../rpc";
+import type { AssignRequest, AssignResult } from "../rpc";
 
 export type RequeueReason = "offline" | "timeout";
 
 export interface RoomPort {
   /** Make `req.agent` the assignee; ok:false "conflict" when no longer assignable (closed, taken). */
-  applyAssignment(req: AssignRequest): Promise<RpcResult>;
+  applyAssignment(req: AssignRequest): Promise<AssignResult>;
   /** Take the conversation away from `agentId` and put it back in the queue. */
   requeue(roomId: string, conversationId: string, agentId: string, reason: RequeueReason): Promise<boolean>;
 }
 
 /** The RPC methods ChatRoom exposes to the hub. */
 interface ChatRoomAssignmentRpc {
-  applyAssignment(req: AssignRequest): Promise<RpcResult>;
+  applyAssignment(req: AssignRequest): Promise<AssignResult>;
   requeue(conversationId: string, agentId: string, reason: RequeueReason): Promise<boolean>;
 }
 
@@ -28,7 +28,7 @@ export function chatRooms(env: Env): RoomPort {
       const result = await room(req.roomId).applyAssignment(req);
       // An RPC result object keeps its call open on the room until disposed
       // (the room's eviction waits on it); copy the plain fields and let go.
-      const plain: RpcResult = result.ok ? { ok: true } : { ok: false, code: result.code, message: result.message };
+      const plain: AssignResult = result.ok ? { ok: true, summary: result.summary } : { ok: false, code: result.code, message: result.message };
       (result as Partial<Disposable>)[Symbol.dispose]?.();
       return plain;
     },

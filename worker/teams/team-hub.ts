@@ -57,6 +57,7 @@ export class TeamHub extends DurableObject<Env> {
       settings: () => this.settings,
       views: () => this.views(),
       publishPresence: (ids) => this.publishPresence(ids),
+      syncConversation: (summary) => this.syncConversation(summary),
     });
     // Desk pings are answered by the runtime, so an idle hub can hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
