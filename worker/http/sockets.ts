@@ -1,7 +1,7 @@
 // WebSocket entry points. The Worker authenticates and authorizes the upgrade,
 // then forwards the raw request to the Durable Object (hono's upgradeWebSocket
 // does not use the hibernation API, so the object accepts the socket itself).
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { isMemberOf } from "../auth/access";
 import { agentForToken, type CurrentAgent, SESSION_COOKIE } from "../auth/session";
@@ -31,10 +31,21 @@ socketRoutes.use("*", async (c, next) => {
   await next();
 });
 
-/** Desk socket for one team: lists, presence, queue, notifications. */
-socketRoutes.get("/team/:teamId", async (c) => {
+/**
+ * Desk sockets ride on the session cookie, so they must come from the desk's
+ * own origin (cross-site WebSocket hijacking); visitor sockets use a token.
+ */
+async function deskAgent(c: Context<SocketEnv>): Promise<CurrentAgent> {
+  const origin = c.req.header("origin");
+  if (origin && origin !== new URL(c.req.url).origin) throw forbidden("Cross-origin socket refused.");
   const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
   if (!agent) throw unauthorized();
+  return agent;
+}
+
+/** Desk socket for one team: lists, presence, queue, notifications. */
+socketRoutes.get("/team/:teamId", async (c) => {
+  const agent = await deskAgent(c);
   const teamId = c.req.param("teamId");
   if (!(await c.env.DB.prepare("SELECT 1 FROM teams WHERE id = ?").bind(teamId).first())) throw notFound("Team");
   if (!isMemberOf(agent, teamId)) throw forbidden("You are not a member of that team.");
@@ -44,8 +55,7 @@ socketRoutes.get("/team/:teamId", async (c) => {
 
 /** Desk socket for one conversation room; the room checks team and visibility. */
 socketRoutes.get("/room/:roomId", async (c) => {
-  const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
-  if (!agent) throw unauthorized();
+  const agent = await deskAgent(c);
   const address = await resolveRoom(c.env, c.req.param("roomId"));
   return roomStub(c.env, address.roomId).fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { room: address }));
 });

@@ -255,7 +255,14 @@ export class RoomStore {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.storage.transactionSync(fn);
+    try {
+      return this.storage.transactionSync(fn);
+    } catch (err) {
+      // Rolled back: the caches may hold values from the undone writes.
+      this.lastSeqCache = null;
+      this.metaCache.clear();
+      throw err;
+    }
   }
 }
 

@@ -46,6 +46,12 @@ describe("desk sockets", () => {
     ws.close();
   });
 
+  it("a desk socket opened from another site is refused, even with the cookie", async () => {
+    const res = await upgrade(`/ws/team/${teamA}`, { cookie, origin: "https://evil.example" });
+    expect(res.status).toBe(403);
+    expect(res.webSocket).toBeNull();
+  });
+
   it("an agent cannot open another team's hub", async () => {
     const res = await upgrade(`/ws/team/${teamB}`, { cookie });
     expect(res.status).toBe(403);
