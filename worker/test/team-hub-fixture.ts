@@ -8,6 +8,7 @@ import type { ConversationSummary, RoomMessage } from "../protocol";
 import type { RoomAddress } from "../rpc";
 import type { TeamHub } from "../teams/team-hub";
 import { seedAgent, seedInbox, seedTeam } from "./helpers";
+import { collectFrames } from "./ws";
 
 export interface HubAgent {
   id: string;
@@ -153,43 +154,13 @@ export async function hubTeam(settings: Record<string, unknown>, people: Person[
 export type HubTeam = Awaited<ReturnType<typeof hubTeam>>;
 
 function deskSocket(ws: WebSocket): DeskSocket {
-  const frames: any[] = [];
-  const waiters: { match: (f: any) => boolean; from: number; resolve: (f: any) => void }[] = [];
-  let closed: () => void = () => {};
-  const closedP = new Promise<void>((r) => (closed = r));
-  ws.addEventListener("message", (e) => {
-    const frame = JSON.parse(e.data as string);
-    frames.push(frame);
-    for (const w of [...waiters]) {
-      if (frames.length - 1 >= w.from && w.match(frame)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(frame);
-      }
-    }
-  });
-  ws.addEventListener("close", () => closed());
-  ws.accept();
-  const s: DeskSocket = {
-    frames,
-    send: (frame) => ws.send(typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame)),
-    next(match, from = 0, timeoutMs = 4000) {
-      const found = frames.slice(from).find(match);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching frame; last: ${JSON.stringify(frames.slice(-4))}`)), timeoutMs);
-        waiters.push({ match, from, resolve: (f) => (clearTimeout(timer), resolve(f)) });
-      });
-    },
-    all: (type) => frames.filter((f) => f.type === type),
+  const s = collectFrames(ws);
+  return {
+    ...s,
     async flush() {
-      const from = frames.length;
+      const from = s.frames.length;
       ws.send("flush");
       await s.next((f) => f.type === "error" && f.code === "bad_json", from);
     },
-    async close() {
-      ws.close(1000);
-      await Promise.race([closedP, new Promise((r) => setTimeout(r, 200))]);
-    },
   };
-  return s;
 }

@@ -16,7 +16,11 @@ export interface TestSocket {
 export async function openSocket(path: string, headers: Record<string, string> = {}): Promise<TestSocket> {
   const res = await exports.default.fetch(new Request(`${ORIGIN}${path}`, { headers: { upgrade: "websocket", ...headers } }));
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade ${path} → ${res.status} ${await res.text()}`);
-  const ws = res.webSocket;
+  return collectFrames(res.webSocket);
+}
+
+/** Accepts the client end of a socket and records every frame it receives. */
+export function collectFrames(ws: WebSocket): TestSocket {
   const frames: any[] = [];
   const waiters: { match: (f: any) => boolean; from: number; resolve: (f: any) => void }[] = [];
   let closed: () => void = () => {};
@@ -36,7 +40,7 @@ export async function openSocket(path: string, headers: Record<string, string> =
   return {
     ws,
     frames,
-    send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
+    send: (frame) => ws.send(typeof frame === "string" || frame instanceof Uint8Array ? frame : JSON.stringify(frame)),
     next(match, from = 0, timeoutMs = 4000) {
       const found = frames.slice(from).find(match);
       if (found) return Promise.resolve(found);
