@@ -163,6 +163,7 @@ test("a visitor's message shows up in the lists live, without a reload", async (
 test("the agent opens the conversation and sees the visitor's message and details", async () => {
   await lists().getByRole("button", { name: /^Mine/ }).click();
   const row = page.getByRole("list", { name: "Mine conversations" }).getByRole("link");
+  await row.first().waitFor(); // the list renders after the click
   assert.equal(await row.count(), 1);
   await row.click();
   await page.waitForURL((u) => u.searchParams.has("room"));
