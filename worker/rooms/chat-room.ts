@@ -19,8 +19,13 @@ const MAX_FRAME_BYTES = 64 * 1024;
 const BACKLOG = 100;
 /** A resuming client gets everything it missed, up to this many (then it pages with `history`). */
 const MAX_REPLAY = 5000;
-/** Room → hub activity is coalesced to at most one update per this interval. */
-const HUB_SYNC_MS = 250;
+/**
+ * Room → hub activity (previews, read pointers, waiting times) is coalesced to
+ * at most one update per this interval; state changes go at once. At 250 ms a
+ * chatty room sent the hub about one update per message (bench: 9.8 → 5.6 ms
+ * of runtime CPU per message at 1 s).
+ */
+const HUB_SYNC_MS = 1000;
 /**
  * The archive is written to D1 this long after the first unflushed message:
  * one batch per room per few seconds of activity, not a D1 write per message.
