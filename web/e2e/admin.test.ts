@@ -3,10 +3,10 @@
 // sign in, create a team, invite an agent, add an inbox, all through the forms.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer, stopServer } from "../../scripts/local.mjs";
+import type { Browser, Page } from "playwright-core";
+import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer } from "../../scripts/local.mjs";
+import { freePort, launchChromium, stopAndWait } from "./harness.ts";
 
 let dir: string;
 let server: LocalServer;
@@ -14,24 +14,6 @@ let browser: Browser;
 let page: Page;
 let adminPassword: string;
 const pageErrors: string[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
-}
 
 async function newPage(b: Browser): Promise<Page> {
   const p = await b.newPage({ baseURL: server.url });
@@ -48,17 +30,13 @@ before(async () => {
   assert.ok(password, "a fresh state directory seeds the first admin");
   adminPassword = password;
   server = await startServer({ port: await freePort(), persistTo: dir });
-  browser = await launch();
+  browser = await launchChromium();
   page = await newPage(browser);
 });
 
 after(async () => {
   await browser?.close();
-  if (server) {
-    const exited = new Promise((resolve) => server.child.once("exit", resolve));
-    stopServer(server.child);
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  }
+  if (server) await stopAndWait(server);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

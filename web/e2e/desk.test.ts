@@ -5,10 +5,10 @@
 // and closes it — and the visitor's socket sees exactly what it should.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
-import { chromium, type Browser, type Locator, type Page } from "playwright-core";
-import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer, stopServer } from "../../scripts/local.mjs";
+import type { Browser, Locator, Page } from "playwright-core";
+import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer } from "../../scripts/local.mjs";
+import { freePort, launchChromium, stopAndWait } from "./harness.ts";
 
 /** What the visitor's socket receives (only the fields these tests read). */
 interface VisitorFrame {
@@ -43,17 +43,6 @@ async function connectVisitor(after = 0): Promise<WebSocket> {
     ws.addEventListener("error", () => reject(new Error("the visitor socket did not open")), { once: true });
   });
   return ws;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves with the first visitor frame (already received or arriving) that matches. */
@@ -97,10 +86,7 @@ before(async () => {
   adminPassword = password;
   port = await freePort();
   server = await startServer({ port, persistTo: dir });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ baseURL: server.url, viewport: { width: 1440, height: 900 } });
   page.setDefaultTimeout(15_000);
   page.on("pageerror", (err) => pageErrors.push(err.message));
@@ -109,11 +95,7 @@ before(async () => {
 after(async () => {
   visitor?.close();
   await browser?.close();
-  if (server) {
-    const exited = new Promise((resolve) => server.child.once("exit", resolve));
-    stopServer(server.child);
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  }
+  if (server) await stopAndWait(server);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -207,9 +189,7 @@ test("an internal note is shown to agents only and never reaches the visitor", a
 
 test("a reply written while the server is down is sent once when it is back, and both sides resume", async () => {
   const lastSeen = Math.max(0, ...visitorFrames.map((f) => f.message?.seq ?? 0));
-  const exited = new Promise((resolve) => server.child.once("exit", resolve));
-  stopServer(server.child);
-  await exited;
+  await stopAndWait(server, 30_000);
   await page.getByText("Reconnecting… anything you send goes out when the connection is back.").waitFor();
 
   const composer = page.getByRole("textbox", { name: "Reply to the customer" });

@@ -6,17 +6,19 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer, stopServer } from "../../scripts/local.mjs";
+import { ADMIN_EMAIL, type LocalServer, newPersistDir, prepare, startServer } from "../../scripts/local.mjs";
+import { freePort, stopAndWait } from "./harness.ts";
 
-const PORT = 8797;
 let dir: string;
 let server: LocalServer;
 let adminPassword: string;
+let port: number;
 
 before(async () => {
   dir = newPersistDir();
   adminPassword = prepare({ persistTo: dir, build: false }).password!;
-  server = await startServer({ port: PORT, persistTo: dir });
+  port = await freePort();
+  server = await startServer({ port, persistTo: dir });
 });
 
 async function webInboxId(): Promise<string> {
@@ -30,8 +32,8 @@ async function webInboxId(): Promise<string> {
   return inboxes.items.find((i) => i.kind === "web")!.id;
 }
 
-after(() => {
-  if (server) stopServer(server.child);
+after(async () => {
+  if (server) await stopAndWait(server);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -44,7 +46,7 @@ interface Frame {
 /** Opens a visitor socket and collects frames until `live`. */
 function visitor(token: string, after: number): Promise<{ ws: WebSocket; frames: Frame[] }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${PORT}/ws/visitor?token=${encodeURIComponent(token)}&after=${after}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/visitor?token=${encodeURIComponent(token)}&after=${after}`);
     const frames: Frame[] = [];
     const timer = setTimeout(() => reject(new Error(`no live frame: ${JSON.stringify(frames)}`)), 10_000);
     ws.onmessage = (e) => {
@@ -88,9 +90,8 @@ test("messages and the conversation survive a restart, and resume replays exactl
   }
   first.ws.close();
 
-  stopServer(server.child);
-  await new Promise((r) => server.child.once("exit", r));
-  server = await startServer({ port: PORT, persistTo: dir });
+  await stopAndWait(server, 30_000);
+  server = await startServer({ port, persistTo: dir });
 
   // The session token still works (secrets come from .dev.vars), and resume after "one" replays two and three only.
   const resumed = await visitor(session.token, seqs[0]);

@@ -18,7 +18,7 @@ teamLiveRoutes.openapi(
     await loadTeam(c, id);
     const snapshot = await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).snapshotFor(agentIdentity(c.var.agent));
     if (!snapshot) throw forbidden("You are not a member of that team.");
-    return c.json(JSON.parse(snapshot) as { conversations: unknown[]; presence: unknown[] }, 200);
+    return c.json(snapshot, 200);
   },
 );
 

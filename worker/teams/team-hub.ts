@@ -287,11 +287,11 @@ export class TeamHub extends DurableObject<Env> {
   }
 
   /** HTTP API: the desk socket's snapshot, for integrations that do not hold a socket. */
-  async snapshotFor(who: AgentIdentity): Promise<string | null> {
+  async snapshotFor(who: AgentIdentity): Promise<Omit<Extract<HubServerFrame, { type: "snapshot" }>, "type"> | null> {
     await this.ensureLoaded();
     if (!isTeamMember(who, this.teamId)) return null;
     const snapshot = this.openingFrames(who).find((f) => f.type === "snapshot");
-    return JSON.stringify(snapshot ? { conversations: snapshot.conversations, presence: snapshot.presence } : { conversations: [], presence: [] });
+    return snapshot ? { conversations: snapshot.conversations, presence: snapshot.presence } : { conversations: [], presence: [] };
   }
 
   /** Team membership or an agent's capacity changed in D1. */
