@@ -5,6 +5,9 @@ import type { RoomAddress } from "../rpc";
 import type { RoomStore } from "./room-store";
 
 const BATCH = 200;
+/** Values per archived message row; D1 binds at most 100 per statement. */
+const MESSAGE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const ROWS_PER_INSERT = Math.floor(100 / 14);
 
 /** Returns true when more is left to flush. */
 export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
@@ -30,18 +33,22 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
       ),
   );
-  for (const m of messages) {
+  // Several rows per statement: a D1 statement binds at most 100 values.
+  for (let i = 0; i < messages.length; i += ROWS_PER_INSERT) {
+    const rows = messages.slice(i, i + ROWS_PER_INSERT);
     statements.push(
       db
         .prepare(
           `INSERT INTO messages (room_id, seq, conversation_id, kind, author_type, author_id, author_name, client_id, body, data, internal, provider_id, delivery_status, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           VALUES ${rows.map(() => MESSAGE_ROW).join(", ")}
            ON CONFLICT(room_id, seq) DO UPDATE SET conversation_id = excluded.conversation_id,
              provider_id = excluded.provider_id, delivery_status = excluded.delivery_status`,
         )
         .bind(
-          address.roomId, m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
-          m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
+          ...rows.flatMap((m) => [
+            address.roomId, m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
+            m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
+          ]),
         ),
     );
   }

@@ -27,11 +27,14 @@ const MAX_REPLAY = 5000;
  */
 const HUB_SYNC_MS = 1000;
 /**
- * The archive is written to D1 this long after the first unflushed message:
- * one batch per room per few seconds of activity, not a D1 write per message.
- * Closing flushes at once, so the archive of a closed conversation is never late.
+ * The archive is written to D1 about this long after the first unflushed
+ * message: one batch per room per few seconds of activity, not a D1 write per
+ * message. Each delay is jittered by ±FLUSH_JITTER so rooms that got busy
+ * together do not all write at the same moment. Closing flushes at once, so
+ * the archive of a closed conversation is never late.
  */
 const FLUSH_DELAY_MS = 5000;
+const FLUSH_JITTER = 0.4;
 const TYPING_THROTTLE_MS = 1000;
 const SETTINGS_TTL_MS = 60_000;
 
@@ -48,7 +51,10 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   /** Socket attachments deserialized once per socket per instance. */
   private sockets = new WeakMap<WebSocket, SocketState>();
   private hubPushedAt = 0;
-  private hubSyncPending = false;
+  /** Something the hub shows changed since the last push (a fresh instance does not know: assume so). */
+  private hubDirty = true;
+  /** A `hubsync` timer is scheduled: the room is ticking. */
+  private hubTicking = false;
   private flushPending: boolean | null = null;
   private hubChain: Promise<unknown> = Promise.resolve();
 
@@ -256,19 +262,29 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 
   /**
-   * Tells the team hub about the current conversation. Activity is coalesced
-   * (at most one push per HUB_SYNC_MS); `urgent` pushes state changes at once.
+   * Tells the team hub about the current conversation. State changes (`urgent`)
+   * go at once. Activity is coalesced to one push per HUB_SYNC_MS: the first
+   * change after a quiet spell goes at once, later ones ride a `hubsync` tick
+   * that repeats while the room stays busy. The tick is re-armed from the alarm,
+   * so a chatty room's messages never write a timer or move the alarm.
    */
   syncHub(urgent = false, teamIds?: string[]): void {
-    const now = Date.now();
-    if (!urgent && now - this.hubPushedAt < HUB_SYNC_MS) {
-      if (!this.hubSyncPending) {
-        this.hubSyncPending = true;
-        this.timers.set("hubsync", "hub", this.hubPushedAt + HUB_SYNC_MS);
-      }
+    this.hubDirty = true;
+    if (urgent || (!this.hubTicking && Date.now() - this.hubPushedAt >= HUB_SYNC_MS)) return this.pushToHub(teamIds);
+    if (this.hubTicking) return;
+    this.hubTicking = true;
+    this.timers.set("hubsync", "hub", this.hubPushedAt + HUB_SYNC_MS);
+  }
+
+  /** The `hubsync` timer: push what changed and keep ticking, or stop once a whole interval was quiet. */
+  private hubTick(): void {
+    if (!this.hubDirty) {
+      this.hubTicking = false;
       return;
     }
-    this.pushToHub(teamIds);
+    this.pushToHub();
+    this.hubTicking = true;
+    this.timers.set("hubsync", "hub", Date.now() + HUB_SYNC_MS);
   }
 
   /** Pushes the current summary now and resolves once the hub has it (before asking the hub to assign). */
@@ -282,7 +298,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const current = this.store.current();
     if (!current) return null;
     this.hubPushedAt = Date.now();
-    this.hubSyncPending = false;
+    this.hubDirty = false;
     const version = (this.store.getMeta<number>("hubVersion") ?? 0) + 1;
     this.store.setMeta("hubVersion", version);
     return buildSummary(this, current, version);
@@ -301,6 +317,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
           await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
         } catch (err) {
           console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
+          this.hubDirty = true;
+          this.hubTicking = true;
           this.timers.set("hubsync", "hub", Date.now() + 2000);
         }
       }
@@ -316,7 +334,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
     if (this.flushPending) return;
     this.flushPending = true;
-    this.timers.setIfEarlier("flush", "archive", Date.now() + FLUSH_DELAY_MS);
+    const jitter = 1 + FLUSH_JITTER * (2 * Math.random() - 1);
+    this.timers.setIfEarlier("flush", "archive", Date.now() + Math.round(FLUSH_DELAY_MS * jitter));
   }
 
   // ───────────── alarm ─────────────
@@ -331,7 +350,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
           return;
         }
         case "hubsync":
-          return this.pushToHub();
+          return this.hubTick();
         default:
           return this.flow.onTimer(timer);
       }

@@ -43,6 +43,8 @@ const HUB_CODES: Record<string, RoomErrorCode> = {
   not_found: "not_found",
 };
 const SYSTEM = { type: "system", id: null, name: null } as const;
+/** Thrown inside the send transaction to roll it back when the client id is already stored. */
+const ALREADY_STORED = Symbol("already stored");
 
 interface HubAsk {
   mode: "take" | "assign" | "transfer";
@@ -139,19 +141,21 @@ export class ConversationFlow {
     if (visitor && f.kind === "note") throw new RoomError("forbidden", "Visitors cannot write notes.");
     if (!f.body.trim() && !f.attachments.length) throw new RoomError("empty_message", "Write something or attach a file.");
     const address = this.room.address();
-    for (const a of f.attachments) {
-      if (!(await verifyReceipt(this.env.FILE_URL_SECRET, address.roomId, a))) throw new RoomError("invalid_attachment", `${a.name} was not uploaded to this conversation.`);
-    }
-    const early = this.duplicateOf(who, f.clientId);
-    if (early) return { duplicate: early };
     const before = this.store.current();
     const mayStart = visitor && (!before || before.status === "closed");
-    const settings = mayStart ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
+    let settings = mayStart ? null : this.room.cachedSettings();
+    if (!settings || f.attachments.length) {
+      // Slow work ahead (receipts, settings from D1): a retry is answered before it.
+      const early = this.duplicateOf(who, f.clientId);
+      if (early) return { duplicate: early };
+      for (const a of f.attachments) {
+        if (!(await verifyReceipt(this.env.FILE_URL_SECRET, address.roomId, a))) throw new RoomError("invalid_attachment", `${a.name} was not uploaded to this conversation.`);
+      }
+      settings = mayStart ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
+    }
 
     // No awaits from here on: the check, the insert and the fan-out are one step.
-    // Re-read everything: another message may have started the conversation during the await.
-    const dup = this.duplicateOf(who, f.clientId);
-    if (dup) return { duplicate: dup };
+    // Re-read everything: another message may have started the conversation during an await.
     let current = this.store.current();
     const starts = visitor && (!current || current.status === "closed");
     const now = Date.now();
@@ -162,48 +166,57 @@ export class ConversationFlow {
     const data = f.attachments.length ? { attachments: f.attachments.map(({ receipt: _r, ...a }) => a) } : null;
 
     if (!visitor) {
-      if (!current) throw new RoomError("no_conversation", "There is no conversation to answer yet.");
-      if (current.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed; reopen it first.");
-      const participants = this.participantIds(current.id);
-      if (!canSee(who, current, address.teamId, settings.visibility, participants)) throw new RoomError("forbidden", "You cannot see this conversation.");
-      if (kind !== "note" && !canActIn(who, current, participants)) throw new RoomError("forbidden", "Join the conversation before answering.");
+      const refusal = this.agentMayNotSend(who, current, kind, settings.visibility);
+      if (refusal) {
+        // A retry of a message stored before the conversation closed still gets its message back.
+        const dup = this.duplicateOf(who, f.clientId);
+        if (dup) return { duplicate: dup };
+        throw refusal;
+      }
     }
 
     const out: RoomMessage[] = [];
     let started: ConversationRow | null = null;
-    this.store.transaction(() => {
-      if (starts) {
-        started = this.startConversation(settings, now);
-        current = started;
-      }
-      const conv = current!;
-      const message = this.store.insertMessage({ conversationId: conv.id, kind, author, clientId: f.clientId, body: f.body, data, internal: kind === "note" }, now);
-      out.push(message);
-      if (visitor) {
-        const resumes = conv.status === "pending";
-        this.store.updateConversation(conv.id, {
-          last_customer_at: now,
-          last_customer_seq: message.seq,
-          last_activity_at: now,
-          waiting_since: conv.waiting_since ?? now,
-          ...(resumes ? { status: "open", pending_since: null } : {}),
-        });
-        if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
-        if (conv.assignee_id && conv.waiting_since === null && settings.agentResponseTimeoutSeconds) {
-          this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+    try {
+      this.store.transaction(() => {
+        if (starts) {
+          started = this.startConversation(settings, now);
+          current = started;
         }
-        if (started && settings.autoGreeting) {
-          out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: { type: "bot", id: null, name: null }, body: settings.autoGreeting, internal: false }, now));
+        const conv = current!;
+        // The client id check and the insert are one statement; a retry rolls the rest back.
+        const message = this.store.insertMessageOnce({ conversationId: conv.id, kind, author, clientId: f.clientId, body: f.body, data, internal: kind === "note" }, now);
+        if (!message) throw ALREADY_STORED;
+        out.push(message);
+        if (visitor) {
+          const resumes = conv.status === "pending";
+          this.store.updateConversation(conv.id, {
+            last_customer_at: now,
+            last_customer_seq: message.seq,
+            last_activity_at: now,
+            waiting_since: conv.waiting_since ?? now,
+            ...(resumes ? { status: "open", pending_since: null } : {}),
+          });
+          if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
+          if (conv.assignee_id && conv.waiting_since === null && settings.agentResponseTimeoutSeconds) {
+            this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+          }
+          if (started && settings.autoGreeting) {
+            out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: { type: "bot", id: null, name: null }, body: settings.autoGreeting, internal: false }, now));
+          }
+        } else if (kind === "note") {
+          if (f.mentions.length) {
+            const mentioned = new Set([...(JSON.parse(conv.mentioned) as string[]), ...f.mentions]);
+            this.store.updateConversation(conv.id, { mentioned: JSON.stringify([...mentioned]) });
+          }
+        } else {
+          this.store.updateConversation(conv.id, { last_agent_at: now, last_activity_at: now, waiting_since: null, ...(conv.first_response_at ? {} : { first_response_at: now }) });
         }
-      } else if (kind === "note") {
-        if (f.mentions.length) {
-          const mentioned = new Set([...(JSON.parse(conv.mentioned) as string[]), ...f.mentions]);
-          this.store.updateConversation(conv.id, { mentioned: JSON.stringify([...mentioned]) });
-        }
-      } else {
-        this.store.updateConversation(conv.id, { last_agent_at: now, last_activity_at: now, waiting_since: null, first_response_at: conv.first_response_at ?? now });
-      }
-    });
+      });
+    } catch (err) {
+      if (err !== ALREADY_STORED) throw err;
+      return { duplicate: this.duplicateOf(who, f.clientId)! };
+    }
 
     for (const m of out) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
     const conv = this.store.current()!;
@@ -217,6 +230,16 @@ export class ConversationFlow {
         .catch((err) => console.error(JSON.stringify({ level: "warn", msg: "mention notify failed", error: String(err) })));
     }
     return { message: out[0] };
+  }
+
+  /** Why an agent may not send `kind` here now, or null when they may. */
+  private agentMayNotSend(who: AgentIdentity, current: ConversationRow | null, kind: "note" | "attachment" | "text", visibility: RoomSettings["visibility"]): RoomError | null {
+    if (!current) return new RoomError("no_conversation", "There is no conversation to answer yet.");
+    if (current.status === "closed") return new RoomError("conversation_closed", "This conversation is closed; reopen it first.");
+    const participants = this.participantIds(current.id);
+    if (!canSee(who, current, this.room.address().teamId, visibility, participants)) return new RoomError("forbidden", "You cannot see this conversation.");
+    if (kind !== "note" && !canActIn(who, current, participants)) return new RoomError("forbidden", "Join the conversation before answering.");
+    return null;
   }
 
   private duplicateOf(who: Identity, clientId: string): RoomMessage | null {

@@ -90,9 +90,14 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS reads (reader TEXT PRIMARY KEY, seq INTEGER NOT NULL)`,
 ];
 
+/** Live bookkeeping the D1 archive does not keep (see archive.ts): changing only these does not re-archive. */
+const LIVE_ONLY = new Set<string>(["last_customer_at", "last_customer_seq", "last_activity_at", "last_agent_at", "waiting_since", "pending_since", "mentioned", "avoid_agent_id", "assignee_name", "csat_requested"]);
+
 export class RoomStore {
   private sql: SqlStorage;
   private lastSeqCache: number | null = null;
+  /** The current conversation, read several times per message: cached and written through; undefined = not read yet. */
+  private currentCache: ConversationRow | null | undefined = undefined;
   /** Meta values are read on every message (address, settings): parsed once, written through. */
   private metaCache = new Map<string, unknown>();
 
@@ -122,7 +127,8 @@ export class RoomStore {
   // ── conversations ──
   /** The conversation the room is on: the newest one (closed or not). */
   current(): ConversationRow | null {
-    return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1").toArray()[0] ?? null;
+    this.currentCache ??= this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1").toArray()[0] ?? null;
+    return this.currentCache;
   }
   conversation(id: string): ConversationRow | null {
     return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE id = ?", id).toArray()[0] ?? null;
@@ -135,15 +141,32 @@ export class RoomStore {
       "INSERT INTO conversations (id, status, team_id, details, started_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?)",
       row.id, row.status, row.team_id, row.details, row.started_at, row.last_activity_at,
     );
+    this.currentCache = undefined;
   }
-  /** Updates columns and bumps the version (what the hub and the archive compare). */
+  /**
+   * Updates columns; a change the archive keeps bumps the version (what the
+   * archive compares), so a customer typing away does not re-archive the row.
+   */
   updateConversation(id: string, changes: Partial<Omit<ConversationRow, "id" | "version" | "archived_version">>): void {
     const keys = Object.keys(changes) as (keyof typeof changes)[];
+    if (!keys.length) return;
+    const bump = keys.some((k) => !LIVE_ONLY.has(k)) ? 1 : 0;
     const sets = keys.map((k) => `${k} = ?`).join(", ");
-    this.sql.exec(`UPDATE conversations SET ${sets}${keys.length ? ", " : ""}version = version + 1 WHERE id = ?`, ...keys.map((k) => changes[k] ?? null), id);
+    this.sql.exec(`UPDATE conversations SET ${sets}, version = version + ? WHERE id = ?`, ...keys.map((k) => changes[k] ?? null), bump, id);
+    const cached = this.currentCache;
+    if ("merged_into" in changes || "started_at" in changes) {
+      this.currentCache = undefined; // which conversation is current may change
+    } else if (cached?.id === id) {
+      // A new object: callers holding the row from before the write keep seeing it as it was.
+      const next = { ...cached, version: cached.version + bump } as Record<string, unknown>;
+      for (const k of keys) next[k] = changes[k] ?? null;
+      this.currentCache = next as ConversationRow;
+    }
   }
   markArchived(id: string, version: number): void {
     this.sql.exec("UPDATE conversations SET archived_version = ? WHERE id = ? AND archived_version < ?", version, id, version);
+    const cached = this.currentCache;
+    if (cached?.id === id && cached.archived_version < version) this.currentCache = { ...cached, archived_version: version };
   }
   unarchivedConversations(): ConversationRow[] {
     return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE version > archived_version").toArray();
@@ -174,14 +197,25 @@ export class RoomStore {
     return row ? toMessage(row) : null;
   }
   insertMessage(m: NewMessage, now: number): RoomMessage {
+    const message = this.insertMessageOnce(m, now);
+    if (!message) throw new Error(`client id ${m.clientId} is already stored`);
+    return message;
+  }
+  /**
+   * Inserts unless a message with the same client id is stored (then null):
+   * the duplicate check and the insert in one statement, on the per-message path.
+   */
+  insertMessageOnce(m: NewMessage, now: number): RoomMessage | null {
     const seq = this.lastSeq() + 1;
     const data = m.data ? JSON.stringify(m.data) : null;
-    this.sql.exec(
+    const inserted = this.sql.exec(
       `INSERT INTO messages (seq, conversation_id, kind, author_type, author_id, author_name, client_id, body, data, internal, provider_id, delivery_status, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(client_id) WHERE client_id IS NOT NULL DO NOTHING`,
       seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name, m.clientId ?? null, m.body, data,
       m.internal ? 1 : 0, m.providerId ?? null, m.deliveryStatus ?? null, now,
-    );
+    ).rowsWritten;
+    if (!inserted) return null;
     this.lastSeqCache = seq;
     return {
       seq,
@@ -259,10 +293,16 @@ export class RoomStore {
       return this.storage.transactionSync(fn);
     } catch (err) {
       // Rolled back: the caches may hold values from the undone writes.
-      this.lastSeqCache = null;
-      this.metaCache.clear();
+      this.dropCaches();
       throw err;
     }
+  }
+
+  /** Forgets every in-memory copy; the next read goes to SQLite (after a rollback, or storage changed underneath). */
+  dropCaches(): void {
+    this.lastSeqCache = null;
+    this.currentCache = undefined;
+    this.metaCache.clear();
   }
 }
 

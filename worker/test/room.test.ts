@@ -1,5 +1,5 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isMessage } from "./ws";
@@ -60,6 +60,30 @@ describe("messages", () => {
     expect(count).toBe(1);
   });
 
+  it("a retry that arrives after the conversation closed gets the stored message back, not an error or a new conversation", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const fromVisitor = cid();
+    const fromAgent = cid();
+    visitor.send({ type: "send", clientId: fromVisitor, body: "customer, once" });
+    await agent.next(isMessage("customer, once"));
+    agent.send({ type: "send", clientId: fromAgent, body: "agent, once" });
+    await visitor.next(isMessage("agent, once"));
+    agent.send({ type: "close", reason: "resolved" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed");
+
+    const [vFrom, aFrom] = [visitor.frames.length, agent.frames.length];
+    visitor.send({ type: "send", clientId: fromVisitor, body: "customer, once" });
+    agent.send({ type: "send", clientId: fromAgent, body: "agent, once" });
+    expect((await visitor.next(isMessage("customer, once"), vFrom)).message.clientId).toBe(fromVisitor);
+    expect((await agent.next(isMessage("agent, once"), aFrom)).message.clientId).toBe(fromAgent);
+    expect(agent.frames.slice(aFrom).some((fr) => fr.type === "error")).toBe(false);
+    const after = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, state) => ({
+      conversations: r.store.allConversations().map((c) => c.status),
+      copies: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE client_id IN (?, ?)", fromVisitor, fromAgent).one().n,
+    }));
+    expect(after).toEqual({ conversations: ["closed"], copies: 2 });
+  });
+
   it("agents and the visitor see each other's messages; notes reach agents only", async () => {
     const { v, visitor, agent } = await assignedConversation();
     agent.send({ type: "send", clientId: cid(), kind: "note", body: "internal: VIP customer" });
@@ -116,6 +140,40 @@ describe("lossless resume", () => {
     // Live again after the replay.
     visitor.send({ type: "send", clientId: cid(), body: "live after resume" });
     await back.next(isMessage("live after resume"));
+  });
+
+  it("a busy room updates the team hub once a tick, not once a message, and stops ticking after a quiet interval", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const stub = roomStub(v.roomId);
+    const pushes = () => runInDurableObject(stub, (r: ChatRoom) => r.store.getMeta<number>("hubVersion") ?? 0);
+    const ticks = () => runInDurableObject(stub, (r: ChatRoom) => r.timers.list().filter((t) => t.kind === "hubsync").length);
+    const tickNow = async () => {
+      await runInDurableObject(stub, (r: ChatRoom) => r.timers.set("hubsync", "hub", Date.now() - 1));
+      await runDurableObjectAlarm(stub);
+    };
+    const hubPreview = async () => {
+      const { team_id, id } = await runInDurableObject(stub, (r: ChatRoom) => r.store.current()!);
+      const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(team_id));
+      return runInDurableObject(hub, (_h, state) => JSON.parse(state.storage.sql.exec<{ summary: string }>("SELECT summary FROM conversations WHERE id = ?", id).one().summary).preview);
+    };
+
+    const before = await pushes();
+    for (const body of ["one", "two", "three", "four", "five"]) {
+      visitor.send({ type: "send", clientId: cid(), body });
+      await agent.next(isMessage(body));
+    }
+    // At most the first message after a quiet spell went at once (and a tick, if the machine was slow).
+    expect(await pushes()).toBeLessThanOrEqual(before + 2);
+    expect(await ticks()).toBe(1);
+
+    await tickNow();
+    await vi.waitFor(async () => expect(await hubPreview()).toBe("five"));
+    expect(await ticks()).toBe(1); // still busy a moment ago: keeps ticking
+
+    const quiet = await pushes();
+    await tickNow();
+    expect(await ticks()).toBe(0); // nothing new for a whole interval: stops
+    expect(await pushes()).toBe(quiet);
   });
 
   it("eviction keeps messages, hibernated sockets and timers", async () => {
