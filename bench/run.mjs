@@ -32,6 +32,22 @@ const CONFIG = {
   hardLimitMs: 9 * 60_000,
 };
 const PHASES = ["fanout", "capacity", "bigroom", "resume", "assign"];
+/**
+ * Both wrangler dev processes run without the local trace collector (wrangler
+ * dev's X_LOCAL_OBSERVABILITY, on by default): it stores a trace of every
+ * event and storage call in a SQLite database inside the same runtime, which
+ * production does not do on the object's thread. It costs more per storage
+ * call, so it would weigh on the app more than on the floor.
+ */
+const SERVER_ENV = { X_LOCAL_OBSERVABILITY: "false" };
+/**
+ * State directories on tmpfs when the machine has one (BENCH_STATE_DIR to
+ * choose): on a disk, SQLite syncs every commit to the device, and the output
+ * gate holds a room's fan-out until that returns. That is this machine's disk,
+ * not the platform's (a replicated commit), and the floor stores nothing.
+ * The "floor + store" reference side shows what one durable insert costs.
+ */
+const STATE_BASE = process.env.BENCH_STATE_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir());
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",")) : null;
 const enabled = (phase) => !only || only.has(phase);
 
@@ -86,23 +102,25 @@ async function phase(name, fn) {
 
 try {
   // ── start both ──
-  const appDir = newPersistDir("edgedesk-bench-app-");
-  const floorDir = newPersistDir("edgedesk-bench-floor-");
+  const appDir = newPersistDir("edgedesk-bench-app-", STATE_BASE);
+  const floorDir = newPersistDir("edgedesk-bench-floor-", STATE_BASE);
   dirs.push(appDir, floorDir);
+  results.stateDir = STATE_BASE;
+  results.serverEnv = SERVER_ENV;
   const floorPort = await freePort();
-  const floorStarting = startFloor({ port: floorPort, persistTo: floorDir });
+  const floorStarting = startFloor({ port: floorPort, persistTo: floorDir, env: SERVER_ENV });
   floorStarting.then((f) => children.push(f.child), () => {});
   // The desk is not on any measured path; build it only if it was never built.
   const { password } = prepare({ persistTo: appDir, build: !existsSync(join(ROOT, "web", "build", "index.html")) });
   if (!password) throw new Error("a fresh state directory should have seeded the first admin");
   const appPort = await freePort();
-  app = await startServer({ port: appPort, persistTo: appDir });
+  app = await startServer({ port: appPort, persistTo: appDir, env: SERVER_ENV });
   children.push(app.child);
   floor = await floorStarting;
   log(`app on ${app.url}, floor on ${floor.url}`);
   // Looked up at each reading: wrangler dev replaces the runtime process when it restarts the Worker.
   const procs = { app: () => workerdProcesses(app.child.pid, appPort), floor: () => workerdProcesses(floor.child.pid, floorPort) };
-  const cpu = { app: () => workerdCpu(procs.app()), floor: () => workerdCpu(procs.floor()) };
+  const cpu = { app: () => workerdCpu(procs.app()), floor: () => workerdCpu(procs.floor()), store: () => workerdCpu(procs.floor()) };
 
   // ── seed: agents in the demo team ──
   const api = new AppApi(app.url);
@@ -148,6 +166,7 @@ try {
       results.bigroom.appErrors = errorCounts(sets.app);
     } finally {
       await closeRooms(sets.floor);
+      await closeRooms(sets.store);
       await closeRooms(sets.app);
     }
   });
@@ -158,6 +177,7 @@ try {
     try {
       const { rooms, agentsPerRoom } = CONFIG.fanout;
       sets.floor = await openRooms(target.floor, { rooms, listenersPerRoom: agentsPerRoom });
+      sets.store = await openRooms(floorTarget(floor.url, "fanout", { store: true }), { rooms, listenersPerRoom: agentsPerRoom });
       sets.app = await openRooms(target.app, { rooms, listenersPerRoom: agentsPerRoom });
       log(`fan-out: ${rooms} rooms × ${agentsPerRoom + 1} sockets open on each side`);
       await phase("fanout", async () => {
@@ -174,6 +194,7 @@ try {
       log(`fan-out setup failed: ${results.errors.fanout}`);
     } finally {
       await closeRooms(sets.floor);
+      await closeRooms(sets.store);
       await closeRooms(sets.app);
     }
   }

@@ -114,14 +114,14 @@ export function prepare({ persistTo, build = true } = {}) {
   return { createdVars, password };
 }
 
-export function newPersistDir(prefix = "edgedesk-state-") {
-  return mkdtempSync(join(tmpdir(), prefix));
+export function newPersistDir(prefix = "edgedesk-state-", base = tmpdir()) {
+  return mkdtempSync(join(base, prefix));
 }
 
 /** Starts `wrangler dev` and resolves once the health endpoint answers. */
-export async function startServer({ port = 8787, persistTo, stdio = "pipe", extraArgs = [] } = {}) {
+export async function startServer({ port = 8787, persistTo, stdio = "pipe", extraArgs = [], env = {} } = {}) {
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", "--inspector-port", "0", ...persistArgs(persistTo), ...extraArgs];
-  const child = spawn(join(BIN, "wrangler"), args, { cwd: ROOT, env: quietEnv, stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], detached: stdio !== "inherit" });
+  const child = spawn(join(BIN, "wrangler"), args, { cwd: ROOT, env: { ...quietEnv, ...env }, stdio: stdio === "inherit" ? "inherit" : ["ignore", "pipe", "pipe"], detached: stdio !== "inherit" });
   let log = "";
   if (stdio !== "inherit") {
     child.stdout.on("data", (d) => (log += d));

@@ -162,12 +162,12 @@ export async function closeRooms(set) {
   await closeAll(set.groups.flatMap((g) => g.probes.map((p) => p.ws)));
 }
 
-/** Floor sockets: plain paths, the sent text comes back as is. */
-export function floorTarget(floorUrl, prefix) {
+/** Floor sockets: plain paths, the sent text comes back as is; `store` rooms insert each frame first. */
+export function floorTarget(floorUrl, prefix, { store = false } = {}) {
   const ws = floorUrl.replace(/^http/, "ws");
-  const endpoint = (i) => ({ url: `${ws}/ws/${prefix}-${i}` });
+  const endpoint = (i) => ({ url: `${ws}/${store ? "ws-store" : "ws"}/${prefix}-${i}` });
   return {
-    name: "floor",
+    name: store ? "floor+store" : "floor",
     async room(i, listeners) {
       return { sender: endpoint(i), listeners: Array.from({ length: listeners }, () => endpoint(i)) };
     },

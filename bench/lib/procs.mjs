@@ -22,10 +22,10 @@ export function freePort() {
 }
 
 /** Starts bench/floor on workerd, like scripts/local.mjs starts the app; resolves once it answers. */
-export async function startFloor({ port, persistTo }) {
+export async function startFloor({ port, persistTo, env = {} }) {
   const args = ["dev", "--config", join(ROOT, "bench", "floor", "wrangler.toml"), "--ip", "127.0.0.1", "--port", String(port),
     "--show-interactive-dev-session=false", "--inspector-port", "0", "--persist-to", persistTo];
-  const child = spawn(join(BIN, "wrangler"), args, { cwd: ROOT, env: quietEnv, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(join(BIN, "wrangler"), args, { cwd: ROOT, env: { ...quietEnv, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let log = "";
   child.stdout.on("data", (d) => (log += d));
   child.stderr.on("data", (d) => (log += d));

@@ -5,19 +5,22 @@
 import { drive } from "../lib/fanout.mjs";
 import { percentile, round } from "../lib/sockets.mjs";
 
-const ORDER = ["floor", "app", "app", "floor"];
+// The reference side "store" (the floor plus one durable insert per frame), when present, sits between them.
+const ORDER = ["floor", "store", "app", "app", "store", "floor"];
 
 export async function compare({ sets, cpu, label, ratePerRoom, durationMs, warmupMs, rounds = ORDER, log }) {
-  const runs = { floor: [], app: [] };
-  for (const [i, side] of rounds.entries()) {
+  const runs = { floor: [], store: [], app: [] };
+  for (const [i, side] of rounds.filter((side) => sets[side]).entries()) {
     const run = await drive(sets[side], { label: `${label}-${side}-${i}`, ratePerRoom, durationMs, warmupMs, cpu: cpu[side] });
     log(`${label} ${side}: p50 ${fmt(percentile(sorted(run.latencies), 50))} ms, p99 ${fmt(percentile(sorted(run.latencies), 99))} ms, ${Math.round(run.deliveriesPerSec)} deliveries/s, lost ${run.lost}, duplicated ${run.duplicated}`);
     runs[side].push(run);
   }
   const floor = summarize(runs.floor);
   const app = summarize(runs.app);
+  const store = runs.store.length ? summarize(runs.store) : null;
   return {
     floor,
+    ...(store ? { store, store_p50_ratio: ratio(store.p50Ms, floor.p50Ms), store_p99_ratio: ratio(store.p99Ms, floor.p99Ms) } : {}),
     app,
     p50_ratio: ratio(app.p50Ms, floor.p50Ms),
     p99_ratio: ratio(app.p99Ms, floor.p99Ms),

@@ -200,8 +200,12 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
   }
 
+  listening(audience: "agents" | "visitors"): boolean {
+    return this.ctx.getWebSockets(audience === "agents" ? "agent" : "visitor").length > 0;
+  }
+
   visitorOnline(): boolean {
-    return this.ctx.getWebSockets("visitor").length > 0;
+    return this.listening("visitors");
   }
 
   private typing(ws: WebSocket, state: SocketState, on: boolean): void {

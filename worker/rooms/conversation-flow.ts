@@ -20,6 +20,7 @@ export interface RoomHost {
   settings(force?: boolean): Promise<RoomSettings>;
   cachedSettings(): RoomSettings | null;
   broadcast(frame: RoomServerFrame, audience?: "all" | "agents" | "visitors"): void;
+  listening(audience: "agents" | "visitors"): boolean;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
@@ -561,8 +562,9 @@ export class ConversationFlow {
   }
 
   private emitConversation(row: ConversationRow): void {
-    this.room.broadcast({ type: "conversation", conversation: this.snapshot(row) }, "agents");
-    this.room.broadcast({ type: "conversation", conversation: this.snapshot(row, true) }, "visitors");
+    // Snapshots are built only for an audience that is there (the hub assigns rooms nobody has open).
+    if (this.room.listening("agents")) this.room.broadcast({ type: "conversation", conversation: this.snapshot(row) }, "agents");
+    if (this.room.listening("visitors")) this.room.broadcast({ type: "conversation", conversation: this.snapshot(row, true) }, "visitors");
   }
 
   private participantIds(conversationId: string): string[] {

@@ -64,6 +64,8 @@ export interface NewMessage {
   deliveryStatus?: DeliveryStatus | null;
 }
 
+/** Bump with every change to SCHEMA (and add the migration for existing rooms). */
+const SCHEMA_VERSION = 1;
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS conversations (
@@ -103,9 +105,18 @@ export class RoomStore {
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
-    for (const statement of SCHEMA) this.sql.exec(statement);
+    // A room wakes often (hibernation, eviction): skip re-running the schema once it is in place.
+    if (this.schemaVersion() !== SCHEMA_VERSION) {
+      for (const statement of SCHEMA) this.sql.exec(statement);
+      this.setMeta("schema", SCHEMA_VERSION);
+    }
     // A flush cut off by eviction left rows "being written": write them again.
     this.finishFlush(false);
+  }
+
+  private schemaVersion(): number | null {
+    const hasMeta = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+    return hasMeta ? this.getMeta<number>("schema") : null;
   }
 
   // ── meta ──
@@ -131,6 +142,7 @@ export class RoomStore {
     return this.currentCache;
   }
   conversation(id: string): ConversationRow | null {
+    if (this.currentCache?.id === id) return this.currentCache;
     return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE id = ?", id).toArray()[0] ?? null;
   }
   allConversations(): ConversationRow[] {

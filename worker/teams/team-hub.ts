@@ -234,7 +234,13 @@ export class TeamHub extends DurableObject<Env> {
     }
     // Activity (previews, read pointers, waiting times) changes neither load nor the queue:
     // only a new conversation or a change of status, assignee or team calls for presence and assignment.
-    const moved = !prev || prev.summary.status !== s.status || prev.summary.assigneeId !== s.assigneeId || s.teamId !== this.teamId || prev.claimAgentId !== this.store.conversation(s.id)?.claimAgentId;
+    // Nor does a room confirming a hand-over the hub claimed from the queue: the claim already
+    // counted against the agent and kept the conversation out of the queue.
+    const confirmsClaim =
+      !!prev?.claimAgentId && s.assigneeId === prev.claimAgentId && prev.summary.assigneeId === null && s.teamId === this.teamId && (s.status === "open" || s.status === "pending");
+    const moved =
+      !confirmsClaim &&
+      (!prev || prev.summary.status !== s.status || prev.summary.assigneeId !== s.assigneeId || s.teamId !== this.teamId || prev.claimAgentId !== this.store.conversation(s.id)?.claimAgentId);
     if (moved) {
       this.publishPresence(affected);
       this.assignment.run();
