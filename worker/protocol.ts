@@ -156,6 +156,8 @@ export type RoomServerFrame =
   /** First frame after connect: the current state, then replay of what the client missed. */
   | { type: "welcome"; you: { kind: "agent" | "visitor"; id: string }; conversation: Conversation | null; lastSeq: number; reads: Record<string, number>; replayFrom: number; hasMore: boolean }
   | { type: "message"; message: RoomMessage }
+  /** Between welcome and live: the messages the client missed, oldest first, in chunks (one frame per message would cost a frame's overhead each). */
+  | { type: "replay"; messages: RoomMessage[] }
   /** End of the replay: live from here. */
   | { type: "live"; lastSeq: number }
   | { type: "conversation"; conversation: Conversation }

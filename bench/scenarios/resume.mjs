@@ -2,7 +2,8 @@
 // reconnects with the sequence it had before them. Timed from the moment the
 // client starts connecting (so the upgrade, the Worker's token check and the
 // room's replay query are all inside) to the room's `live` frame, and the
-// replay must be exactly those 1,000 messages, in order, once each.
+// replay must be exactly those 1,000 messages, in order, once each (they come
+// in `replay` frames of up to 200; live `message` frames would count too).
 import { closeAll, now, openSocket, percentile, round, sleep, waitFor } from "../lib/sockets.mjs";
 
 export async function resume(api, { inboxId, messages = 1000, repeats = 5, window = 25, log }) {
@@ -75,6 +76,7 @@ async function reconnect(url, after, lastSeq) {
     onFrame: (data) => {
       const f = JSON.parse(data);
       if (f.type === "welcome") welcome = f;
+      else if (f.type === "replay") seqs.push(...f.messages.map((m) => m.seq));
       else if (f.type === "message") seqs.push(f.message.seq);
     },
   });

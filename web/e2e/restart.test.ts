@@ -40,6 +40,7 @@ after(async () => {
 interface Frame {
   type: string;
   message?: { seq: number; body: string; clientId: string | null };
+  messages?: { seq: number; body: string }[];
   lastSeq?: number;
 }
 
@@ -95,7 +96,7 @@ test("messages and the conversation survive a restart, and resume replays exactl
 
   // The session token still works (secrets come from .dev.vars), and resume after "one" replays two and three only.
   const resumed = await visitor(session.token, seqs[0]);
-  const replayed = resumed.frames.filter((f) => f.type === "message").map((f) => f.message!.body);
+  const replayed = resumed.frames.filter((f) => f.type === "replay").flatMap((f) => f.messages!.map((m) => m.body));
   assert.deepEqual(replayed, ["two", "three"]);
   const welcome = resumed.frames.find((f) => f.type === "welcome") as unknown as { conversation: { status: string } };
   assert.equal(welcome.conversation.status, "queued");

@@ -19,6 +19,8 @@ const MAX_FRAME_BYTES = 64 * 1024;
 const BACKLOG = 100;
 /** A resuming client gets everything it missed, up to this many (then it pages with `history`). */
 const MAX_REPLAY = 5000;
+/** Messages per `replay` frame: a 1,000-message resume is 5 frames, not 1,000. */
+const REPLAY_CHUNK = 200;
 /**
  * Room → hub activity (previews, read pointers, waiting times) is coalesced to
  * at most one update per this interval; state changes go at once. At 250 ms a
@@ -118,7 +120,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       replayFrom: replay[0]?.seq ?? lastSeq + 1,
       hasMore,
     });
-    for (const message of replay) ws.send(JSON.stringify({ type: "message", message }));
+    for (let i = 0; i < replay.length; i += REPLAY_CHUNK) this.sendTo(ws, { type: "replay", messages: replay.slice(i, i + REPLAY_CHUNK) });
     this.sendTo(ws, { type: "live", lastSeq });
   }
 

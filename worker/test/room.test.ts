@@ -137,6 +137,10 @@ describe("lossless resume", () => {
     const seqs = back.all("message").map((f) => f.message.seq);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(seqs[0]).toBe(lastSeen + 1);
+    // The replay comes as chunk frames between welcome and live, not one frame per message.
+    const order = back.frames.filter((fr) => !fr.replayed).map((fr) => fr.type);
+    expect(order.slice(0, 3)).toEqual(["welcome", "replay", "live"]);
+    expect(back.all("replay")[0].messages).toHaveLength(25);
     // Live again after the replay.
     visitor.send({ type: "send", clientId: cid(), body: "live after resume" });
     await back.next(isMessage("live after resume"));

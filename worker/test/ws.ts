@@ -25,8 +25,7 @@ export function collectFrames(ws: WebSocket): TestSocket {
   const waiters: { match: (f: any) => boolean; from: number; resolve: (f: any) => void }[] = [];
   let closed: () => void = () => {};
   const closedP = new Promise<void>((r) => (closed = r));
-  ws.addEventListener("message", (e) => {
-    const frame = JSON.parse(e.data as string);
+  const record = (frame: any) => {
     frames.push(frame);
     for (const w of [...waiters]) {
       if (frames.length - 1 >= w.from && w.match(frame)) {
@@ -34,6 +33,12 @@ export function collectFrames(ws: WebSocket): TestSocket {
         w.resolve(frame);
       }
     }
+  };
+  ws.addEventListener("message", (e) => {
+    const frame = JSON.parse(e.data as string);
+    record(frame);
+    // Tests look for messages one by one: a replay chunk is also recorded as its messages, marked `replayed`.
+    if (frame.type === "replay") for (const message of frame.messages) record({ type: "message", message, replayed: true });
   });
   ws.addEventListener("close", () => closed());
   ws.accept();

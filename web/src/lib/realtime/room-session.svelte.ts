@@ -181,6 +181,9 @@ export class RoomSession {
       case "message":
         this.#add(frame.message);
         return;
+      case "replay":
+        for (const m of frame.messages) this.#add(m);
+        return;
       case "live":
         this.#replaying = false;
         this.#rebuild();
