@@ -37,12 +37,18 @@ async function connectVisitor(after = 0): Promise<WebSocket> {
   const pageUrl = encodeURIComponent("https://shop.example/pricing");
   const ws = new WebSocket(`${server.url.replace("http", "ws")}/ws/visitor?token=${encodeURIComponent(visitorToken)}&after=${after}&page=${pageUrl}`);
   visitor = ws;
-  ws.addEventListener("message", (e) => visitorFrames.push(JSON.parse(String(e.data)) as VisitorFrame));
+  ws.addEventListener("message", (e) => visitorFrames.push(...framesOf(e)));
   await new Promise<void>((resolve, reject) => {
     ws.addEventListener("open", () => resolve(), { once: true });
     ws.addEventListener("error", () => reject(new Error("the visitor socket did not open")), { once: true });
   });
   return ws;
+}
+
+/** A socket frame as the widget handles it: a resume's `replay` chunk counts as its messages. */
+function framesOf(e: MessageEvent): VisitorFrame[] {
+  const frame = JSON.parse(String(e.data)) as VisitorFrame & { messages?: VisitorFrame["message"][] };
+  return frame.type === "replay" ? (frame.messages ?? []).map((message) => ({ type: "message", message })) : [frame];
 }
 
 /** Resolves with the first visitor frame (already received or arriving) that matches. */
@@ -55,8 +61,8 @@ function visitorReceives(match: (f: VisitorFrame) => boolean, what: string, time
       reject(new Error(`the visitor never received ${what}`));
     }, timeoutMs);
     function onMessage(e: MessageEvent) {
-      const frame = JSON.parse(String(e.data)) as VisitorFrame;
-      if (!match(frame)) return;
+      const frame = framesOf(e).find(match);
+      if (!frame) return;
       clearTimeout(timer);
       visitor?.removeEventListener("message", onMessage);
       resolve(frame);
