@@ -5,9 +5,6 @@ import type { RoomAddress } from "../rpc";
 import type { RoomStore } from "./room-store";
 
 const BATCH = 200;
-/** Values per archived message row; D1 binds at most 100 per statement. */
-const MESSAGE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const ROWS_PER_INSERT = Math.floor(100 / 14);
 
 /** Returns true when more is left to flush. */
 export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
@@ -33,23 +30,24 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
       ),
   );
-  // Several rows per statement: a D1 statement binds at most 100 values.
-  for (let i = 0; i < messages.length; i += ROWS_PER_INSERT) {
-    const rows = messages.slice(i, i + ROWS_PER_INSERT);
+  // The whole batch in one statement: the rows travel as one JSON array (a D1 statement binds
+  // at most 100 values, so a value per column would take a statement per 7 rows).
+  if (messages.length) {
+    const rows = messages.map((m) => [
+      m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
+      m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
+    ]);
     statements.push(
       db
         .prepare(
           `INSERT INTO messages (room_id, seq, conversation_id, kind, author_type, author_id, author_name, client_id, body, data, internal, provider_id, delivery_status, created_at)
-           VALUES ${rows.map(() => MESSAGE_ROW).join(", ")}
+           SELECT ?1, r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6,
+             r.value ->> 7, r.value ->> 8, r.value ->> 9, r.value ->> 10, r.value ->> 11, r.value ->> 12
+           FROM json_each(?2) AS r WHERE true
            ON CONFLICT(room_id, seq) DO UPDATE SET conversation_id = excluded.conversation_id,
              provider_id = excluded.provider_id, delivery_status = excluded.delivery_status`,
         )
-        .bind(
-          ...rows.flatMap((m) => [
-            address.roomId, m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
-            m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
-          ]),
-        ),
+        .bind(address.roomId, JSON.stringify(rows)),
     );
   }
   try {

@@ -304,6 +304,15 @@ describe("timers", () => {
     expect(conv).toMatchObject({ status: "closed", close_reason: "resolved", team_id: f.teamId, assignee_id: f.ids.sam });
     const hits = await env.DB.prepare("SELECT m.body FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?").bind("zurich").all<{ body: string }>();
     expect(hits.results.map((r) => r.body)).toContain("My parcel never arrived in Zürich");
+    // Every column arrives as the room has it (text, events with data, internal lines, nulls).
+    const inRoom = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.messagesAfter(0, 1000, true));
+    const archived = await env.DB.prepare("SELECT * FROM messages WHERE room_id = ? ORDER BY seq").bind(v.roomId).all<any>();
+    expect(archived.results.map((m) => ({
+      seq: m.seq, conversationId: m.conversation_id, kind: m.kind, author: { type: m.author_type, id: m.author_id, name: m.author_name },
+      clientId: m.client_id, body: m.body, data: m.data === null ? null : JSON.parse(m.data), internal: m.internal === 1,
+      providerId: m.provider_id, deliveryStatus: m.delivery_status, createdAt: m.created_at,
+    }))).toEqual(inRoom);
+    expect(inRoom.some((m) => m.internal) && inRoom.some((m) => m.data !== null)).toBe(true);
     // A second flush writes nothing twice.
     await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => s.storage.sql.exec("UPDATE messages SET flushed = 0"));
     await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
