@@ -31,9 +31,9 @@ const HUB_SYNC_MS = 1000;
 /**
  * The archive is written to D1 about this long after the first unflushed
  * message: one batch per room per few seconds of activity, not a D1 write per
- * message. Each delay is jittered by ±FLUSH_JITTER so rooms that got busy
- * together do not all write at the same moment. Closing flushes at once, so
- * the archive of a closed conversation is never late.
+ * message. Each delay is stretched by up to FLUSH_JITTER (never shortened) so
+ * rooms that got busy together do not all write at the same moment. Closing
+ * flushes at once, so the archive of a closed conversation is never late.
  */
 const FLUSH_DELAY_MS = 5000;
 const FLUSH_JITTER = 0.4;
@@ -340,7 +340,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
     if (this.flushPending) return;
     this.flushPending = true;
-    const jitter = 1 + FLUSH_JITTER * (2 * Math.random() - 1);
+    const jitter = 1 + FLUSH_JITTER * Math.random();
     this.timers.setIfEarlier("flush", "archive", Date.now() + Math.round(FLUSH_DELAY_MS * jitter));
   }
 

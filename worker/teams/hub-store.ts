@@ -91,6 +91,7 @@ export class HubStore {
   private readonly sql: SqlStorage;
   private settingsCache: TeamSettings | null = null;
   private membersCache: Map<string, Member> | null = null;
+  private metaCache = new Map<string, string | null>();
 
   constructor(storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -98,11 +99,14 @@ export class HubStore {
   }
 
   // ── meta: team id, settings ──
+  /** Meta is read on every room update (team id, members' age): read once, written through. */
   private getMeta(key: string): string | null {
-    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+    if (!this.metaCache.has(key)) this.metaCache.set(key, this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null);
+    return this.metaCache.get(key) ?? null;
   }
   private setMeta(key: string, value: string): void {
     this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+    this.metaCache.set(key, value);
   }
   get teamId(): string | null {
     return this.getMeta("team_id");
