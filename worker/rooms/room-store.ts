@@ -65,7 +65,7 @@ export interface NewMessage {
 }
 
 /** Bump with every change to SCHEMA (and add the migration for existing rooms). */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS conversations (
@@ -87,6 +87,8 @@ const SCHEMA = [
   `CREATE UNIQUE INDEX IF NOT EXISTS messages_client ON messages(client_id) WHERE client_id IS NOT NULL`,
   `CREATE UNIQUE INDEX IF NOT EXISTS messages_provider ON messages(provider_id) WHERE provider_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS messages_unflushed ON messages(seq) WHERE flushed = 0`,
+  // Every wake re-queues a flush cut off by eviction (flushed = 2): without this, a scan of every message.
+  `CREATE INDEX IF NOT EXISTS messages_flushing ON messages(seq) WHERE flushed = 2`,
   `CREATE TABLE IF NOT EXISTS participants (conversation_id TEXT NOT NULL, agent_id TEXT NOT NULL, name TEXT NOT NULL,
     joined_at INTEGER NOT NULL, PRIMARY KEY (conversation_id, agent_id))`,
   `CREATE TABLE IF NOT EXISTS reads (reader TEXT PRIMARY KEY, seq INTEGER NOT NULL)`,
