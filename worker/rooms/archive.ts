@@ -5,6 +5,8 @@ import type { RoomAddress } from "../rpc";
 import type { RoomStore } from "./room-store";
 
 const BATCH = 200;
+/** Characters per bound JSON array: at most 4 UTF-8 bytes each, well under D1's 2 MB per value. */
+const CHUNK_CHARS = 400_000;
 
 /** Returns true when more is left to flush. */
 export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
@@ -30,13 +32,13 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
       ),
   );
-  // The whole batch in one statement: the rows travel as one JSON array (a D1 statement binds
-  // at most 100 values, so a value per column would take a statement per 7 rows).
-  if (messages.length) {
-    const rows = messages.map((m) => [
-      m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
-      m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
-    ]);
+  // The rows travel as one JSON array per statement (a D1 statement binds at most 100 values,
+  // so a value per column would take a statement per 7 rows), split so no bound string nears
+  // D1's 2 MB value limit (16 KB texts × 200 would not fit in one).
+  for (const chunk of jsonChunks(messages.map((m) => [
+    m.seq, m.conversationId, m.kind, m.author.type, m.author.id, m.author.name,
+    m.clientId, m.body, m.data ? JSON.stringify(m.data) : null, m.internal ? 1 : 0, m.providerId, m.deliveryStatus, m.createdAt,
+  ]))) {
     statements.push(
       db
         .prepare(
@@ -47,7 +49,7 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
            ON CONFLICT(room_id, seq) DO UPDATE SET conversation_id = excluded.conversation_id,
              provider_id = excluded.provider_id, delivery_status = excluded.delivery_status`,
         )
-        .bind(address.roomId, JSON.stringify(rows)),
+        .bind(address.roomId, chunk),
     );
   }
   try {
@@ -81,4 +83,23 @@ async function ensureContact(db: D1Database, store: RoomStore, address: RoomAddr
   const id = row?.contact_id ?? contactId;
   store.setMeta("contactId", id);
   return id;
+}
+
+/** JSON arrays of the rows, each at most CHUNK_CHARS long (a longer single row stands alone). */
+function jsonChunks(rows: unknown[][]): string[] {
+  const chunks: string[] = [];
+  let parts: string[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const text = JSON.stringify(row);
+    if (parts.length && size + text.length + 1 > CHUNK_CHARS) {
+      chunks.push(`[${parts.join(",")}]`);
+      parts = [];
+      size = 2;
+    }
+    parts.push(text);
+    size += text.length + 1;
+  }
+  if (parts.length) chunks.push(`[${parts.join(",")}]`);
+  return chunks;
 }

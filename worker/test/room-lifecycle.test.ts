@@ -275,10 +275,12 @@ describe("timers", () => {
     expect((await call("/api/v1/search?q=", { cookie: f.cookies.ann })).status).toBe(400);
   });
 
-  it("a room with hundreds of messages waiting archives every one of them", async () => {
+  it("a room with hundreds of long messages waiting archives every one of them", async () => {
     const { v, visitor } = await f.assignedConversation();
-    for (let i = 0; i < 260; i++) visitor.send({ type: "send", clientId: cid(), body: `bulk ${i}` });
-    await visitor.next(isMessage("bulk 259"));
+    // 8 KB each: a 200-message batch is 1.6 MB of text, more than one bound value should carry.
+    const long = (i: number) => `bulk ${i} ${"long text ".repeat(800)}`;
+    for (let i = 0; i < 260; i++) visitor.send({ type: "send", clientId: cid(), body: long(i) });
+    await visitor.next(isMessage(long(259)), 0, 15_000);
     for (let i = 0; i < 5; i++) {
       await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
       await runDurableObjectAlarm(roomStub(v.roomId));
@@ -290,6 +292,8 @@ describe("timers", () => {
     expect(pending).toBe(0);
     const archived = await env.DB.prepare("SELECT COUNT(*) AS n FROM messages WHERE room_id = ?").bind(v.roomId).first<{ n: number }>();
     expect(archived!.n).toBe(lastSeq);
+    const bodies = await env.DB.prepare("SELECT body FROM messages WHERE room_id = ? AND body LIKE 'bulk %' ORDER BY seq").bind(v.roomId).all<{ body: string }>();
+    expect(bodies.results.map((r) => r.body)).toEqual(Array.from({ length: 260 }, (_, i) => long(i)));
   });
 
   it("the archive reaches D1 in a batch: conversation, messages and full-text search", async () => {
