@@ -104,6 +104,7 @@ export class RoomStore {
   private currentCache: ConversationRow | null | undefined = undefined;
   /** Meta values are read on every message (address, settings): parsed once, written through. */
   private metaCache = new Map<string, unknown>();
+  private metaLoaded = false;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -123,11 +124,14 @@ export class RoomStore {
 
   // ── meta ──
   getMeta<T>(key: string): T | null {
-    if (!this.metaCache.has(key)) {
-      const row = this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0];
-      this.metaCache.set(key, row ? JSON.parse(row.value) : null);
+    // A woken room reads several keys at once (address, settings, names): load them all in one query.
+    if (!this.metaLoaded) {
+      for (const row of this.sql.exec<{ key: string; value: string }>("SELECT key, value FROM meta")) {
+        if (!this.metaCache.has(row.key)) this.metaCache.set(row.key, JSON.parse(row.value));
+      }
+      this.metaLoaded = true;
     }
-    return this.metaCache.get(key) as T | null;
+    return (this.metaCache.get(key) ?? null) as T | null;
   }
   setMeta(key: string, value: unknown): void {
     this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, JSON.stringify(value));
@@ -317,6 +321,7 @@ export class RoomStore {
     this.lastSeqCache = null;
     this.currentCache = undefined;
     this.metaCache.clear();
+    this.metaLoaded = false;
   }
 }
 
