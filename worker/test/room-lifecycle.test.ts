@@ -205,22 +205,10 @@ describe("timers", () => {
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "closed", close_reason: "abandoned" });
   });
 
-  it("the agent response timeout puts an unanswered conversation back in the queue, avoiding that agent", async () => {
-    const { v, visitor, agent } = await f.assignedConversation();
-    agent.send({ type: "send", clientId: cid(), body: "Hi" });
-    await visitor.next(isMessage("Hi"));
-    visitor.send({ type: "send", clientId: cid(), body: "Hello?" });
-    await agent.next(isMessage("Hello?"));
-    await timePasses(v.roomId, "response", 3 * 60 * 1000);
-    await runDurableObjectAlarm(roomStub(v.roomId));
-    await agent.next(isEvent("requeued"));
-    const c = await conversationOf(v.roomId);
-    expect(c.avoid_agent_id).toBe(f.ids.sam);
-    expect(c.assignee_id).not.toBe(f.ids.sam);
-  });
-
-  it("every conversation timer run again after it fired changes nothing", async () => {
-    const { v, visitor, agent } = await f.assignedConversation();
+  /** The agent answered, the customer wrote again, and nobody answered within the response timeout. */
+  async function leftUnanswered() {
+    const assigned = await f.assignedConversation();
+    const { v, visitor, agent } = assigned;
     agent.send({ type: "send", clientId: cid(), body: "Answer" });
     await visitor.next(isMessage("Answer"));
     visitor.send({ type: "send", clientId: cid(), body: "Question" });
@@ -228,6 +216,18 @@ describe("timers", () => {
     await timePasses(v.roomId, "response", 3 * 60 * 1000);
     await runDurableObjectAlarm(roomStub(v.roomId));
     await agent.next(isEvent("requeued"));
+    return assigned;
+  }
+
+  it("the agent response timeout puts an unanswered conversation back in the queue, avoiding that agent", async () => {
+    const { v } = await leftUnanswered();
+    const c = await conversationOf(v.roomId);
+    expect(c.avoid_agent_id).toBe(f.ids.sam);
+    expect(c.assignee_id).not.toBe(f.ids.sam);
+  });
+
+  it("every conversation timer run again after it fired changes nothing", async () => {
+    const { v } = await leftUnanswered();
     const snapshot = async () =>
       runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({ conv: r.store.current(), seq: r.store.lastSeq() }));
     const before = await snapshot();

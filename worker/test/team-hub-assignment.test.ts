@@ -1,19 +1,10 @@
 // Assignment through the team hub and real chat rooms (SPEC §6).
 import { runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TeamHub } from "../teams/team-hub";
-import { type HubTeam, hubTeam, is } from "./team-hub-fixture";
+import { hubTeams, is } from "./team-hub-fixture";
 
-let teams: HubTeam[] = [];
-const team = async (...args: Parameters<typeof hubTeam>) => {
-  const t = await hubTeam(...args);
-  teams.push(t);
-  return t;
-};
-
-afterEach(async () => {
-  await Promise.all(teams.splice(0).map((t) => t.closeSockets()));
-});
+const team = hubTeams();
 
 const countBy = (ids: (string | null)[]) => {
   const counts = new Map<string | null, number>();
@@ -233,7 +224,7 @@ describe("manual mode and permissions", () => {
 
   it("someone who is not a member of the team cannot take its conversations", async () => {
     const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
-    const other = await hubTeam({}, [{ name: "Otto" }]);
+    const other = await team({}, [{ name: "Otto" }]);
     const c = await t.newConversation();
     const otto = other.agents.Otto.identity;
     // Not even a desk socket…

@@ -2,20 +2,11 @@
 // presence, timers and eviction (SPEC §5, §6).
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { teamSettingsSchema } from "../settings";
-import { type HubTeam, hubTeam, is } from "./team-hub-fixture";
+import { hubTeams, is } from "./team-hub-fixture";
 
-let teams: HubTeam[] = [];
-const team = async (...args: Parameters<typeof hubTeam>) => {
-  const t = await hubTeam(...args);
-  teams.push(t);
-  return t;
-};
-
-afterEach(async () => {
-  await Promise.all(teams.splice(0).map((t) => t.closeSockets()));
-});
+const team = hubTeams();
 
 const presenceOf = (agentId: string, extra: (p: any) => boolean = () => true) => is("presence", (f) => f.presence.agentId === agentId && extra(f.presence));
 

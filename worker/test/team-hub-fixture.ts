@@ -2,6 +2,7 @@
 // conversations. Desk sockets go straight to the hub with the identity the
 // Worker would forward (sockets.test.ts covers the Worker's part).
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach } from "vitest";
 import { env } from "cloudflare:workers";
 import type { AgentIdentity } from "../identity";
 import type { ConversationSummary, RoomMessage } from "../protocol";
@@ -152,6 +153,19 @@ export async function hubTeam(settings: Record<string, unknown>, people: Person[
 }
 
 export type HubTeam = Awaited<ReturnType<typeof hubTeam>>;
+
+/** `hubTeam` for a test file: every team made through it has its desk sockets closed after each test. */
+export function hubTeams(): (...args: Parameters<typeof hubTeam>) => Promise<HubTeam> {
+  const made: HubTeam[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((t) => t.closeSockets()));
+  });
+  return async (...args) => {
+    const t = await hubTeam(...args);
+    made.push(t);
+    return t;
+  };
+}
 
 function deskSocket(ws: WebSocket): DeskSocket {
   const s = collectFrames(ws);
