@@ -14,7 +14,7 @@ import { type DueTimer, Timers } from "../timers";
 import { Assignment } from "./assignment";
 import { isOpen, nextSwitch } from "./business-hours";
 import { canSee, DeskSockets, nextMarkerAt, withMarker } from "./desk";
-import { HubStore } from "./hub-store";
+import { HubStore, type IndexedConversation } from "./hub-store";
 import { agentViews, type AgentView, toPresence } from "./presence";
 import { Background, chatRooms, Clock, type RoomPort } from "./rooms-port";
 import { type HubNotification, loadMembers, loadTeamSettings, recordNotifications } from "./team-directory";
@@ -232,15 +232,10 @@ export class TeamHub extends DurableObject<Env> {
       this.scheduleMarker(s, now);
       this.desk.conversationChanged(prev?.summary ?? null, withMarker(s, this.settings, now), this.teamId, this.settings);
     }
-    // Activity (previews, read pointers, waiting times) changes neither load nor the queue:
-    // only a new conversation or a change of status, assignee or team calls for presence and assignment.
-    // Nor does a room confirming a hand-over the hub claimed from the queue: the claim already
-    // counted against the agent and kept the conversation out of the queue.
-    const confirmsClaim =
-      !!prev?.claimAgentId && s.assigneeId === prev.claimAgentId && prev.summary.assigneeId === null && s.teamId === this.teamId && (s.status === "open" || s.status === "pending");
-    const moved =
-      !confirmsClaim &&
-      (!prev || prev.summary.status !== s.status || prev.summary.assigneeId !== s.assigneeId || s.teamId !== this.teamId || prev.claimAgentId !== this.store.conversation(s.id)?.claimAgentId);
+    // Presence and assignment run only when the change moved load or the queue. Activity
+    // (previews, read pointers, waiting times) does neither, nor does a room confirming a
+    // hand-over the hub had claimed (the claim already counted and kept it out of the queue).
+    const moved = footprint(prev) !== footprint(this.store.conversation(s.id));
     if (moved) {
       this.publishPresence(affected);
       this.assignment.run();
@@ -427,3 +422,16 @@ export class TeamHub extends DurableObject<Env> {
 }
 
 const error = (code: string, message: string): HubServerFrame => ({ type: "error", code, message });
+
+/**
+ * What a conversation means for assignment: whom it counts against (as HubStore.openChats
+ * counts: its claim, and its open or pending assignee) and whether it waits in the queue
+ * (as HubStore.assignable: queued, unclaimed, not held at this version).
+ */
+function footprint(c: IndexedConversation | null): string {
+  if (!c) return "";
+  const s = c.summary;
+  const load = [c.claimAgentId, s.status === "open" || s.status === "pending" ? s.assigneeId : null].filter((id) => id !== null).sort();
+  const waiting = s.status === "queued" && !c.claimAgentId && c.holdVersion !== s.version;
+  return JSON.stringify([[...new Set(load)], waiting]);
+}
