@@ -9,15 +9,20 @@ export interface DueTimer {
   payload: string | null;
 }
 
+export const TIMERS_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS timers (
+    kind TEXT NOT NULL, key TEXT NOT NULL, due_at INTEGER NOT NULL, payload TEXT,
+    PRIMARY KEY (kind, key))`,
+  "CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at)",
+];
+
 export class Timers {
   /** The alarm time we last set, so the hot path does not touch the alarm; null = unknown. */
   private alarmAt: number | null = null;
 
-  constructor(private readonly storage: DurableObjectStorage) {
-    storage.sql.exec(`CREATE TABLE IF NOT EXISTS timers (
-      kind TEXT NOT NULL, key TEXT NOT NULL, due_at INTEGER NOT NULL, payload TEXT,
-      PRIMARY KEY (kind, key))`);
-    storage.sql.exec("CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at)");
+  /** `createSchema` false: the owner keeps TIMERS_SCHEMA in its own versioned schema (a room wakes too often to re-run DDL). */
+  constructor(private readonly storage: DurableObjectStorage, createSchema = true) {
+    if (createSchema) for (const statement of TIMERS_SCHEMA) storage.sql.exec(statement);
   }
 
   /** Schedules (or moves) the timer (kind, key). */
@@ -29,11 +34,20 @@ export class Timers {
     this.ensureAlarm(dueAt);
   }
 
-  /** Schedules only if no timer (kind, key) exists or the existing one is later. */
-  setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): void {
-    const row = this.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM timers WHERE kind = ? AND key = ?", kind, key).toArray()[0];
-    if (row && row.due_at <= dueAt) return;
-    this.set(kind, key, dueAt, payload);
+  /**
+   * Schedules only if no timer (kind, key) exists or the existing one is later
+   * (one statement: it runs for every message that needs an archive flush).
+   * Returns false when an earlier or equal timer was already there.
+   */
+  setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): boolean {
+    const written = this.storage.sql
+      .exec(
+        `INSERT INTO timers (kind, key, due_at, payload) VALUES (?, ?, ?, ?)
+         ON CONFLICT(kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload WHERE excluded.due_at < timers.due_at`,
+        kind, key, dueAt, payload,
+      ).rowsWritten > 0;
+    if (written) this.ensureAlarm(dueAt);
+    return written;
   }
 
   has(kind: string, key: string): boolean {

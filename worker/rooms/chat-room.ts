@@ -63,7 +63,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RoomStore(ctx.storage);
-    this.timers = new Timers(ctx.storage);
+    this.timers = new Timers(ctx.storage, false); // its table is in the room's schema (RoomStore)
     this.flow = new ConversationFlow(this, env);
     // Pings are answered by the runtime without waking the object, so idle rooms hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));

@@ -2,6 +2,7 @@
 // sequence, participants and read pointers. Synchronous, single writer.
 import type { Author, CloseReason, Conversation, ConversationStatus, DeliveryStatus, MessageKind, RoomMessage } from "../protocol";
 import type { RoomAddress } from "../rpc";
+import { TIMERS_SCHEMA } from "../timers";
 
 export type ConversationRow = {
   id: string;
@@ -65,7 +66,7 @@ export interface NewMessage {
 }
 
 /** Bump with every change to SCHEMA (and add the migration for existing rooms). */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS conversations (
@@ -87,11 +88,12 @@ const SCHEMA = [
   `CREATE UNIQUE INDEX IF NOT EXISTS messages_client ON messages(client_id) WHERE client_id IS NOT NULL`,
   `CREATE UNIQUE INDEX IF NOT EXISTS messages_provider ON messages(provider_id) WHERE provider_id IS NOT NULL`,
   `CREATE INDEX IF NOT EXISTS messages_unflushed ON messages(seq) WHERE flushed = 0`,
-  // Every wake re-queues a flush cut off by eviction (flushed = 2): without this, a scan of every message.
+  // Each instance's first flush re-queues a flush cut off by eviction (flushed = 2): without this, a scan of every message.
   `CREATE INDEX IF NOT EXISTS messages_flushing ON messages(seq) WHERE flushed = 2`,
   `CREATE TABLE IF NOT EXISTS participants (conversation_id TEXT NOT NULL, agent_id TEXT NOT NULL, name TEXT NOT NULL,
     joined_at INTEGER NOT NULL, PRIMARY KEY (conversation_id, agent_id))`,
   `CREATE TABLE IF NOT EXISTS reads (reader TEXT PRIMARY KEY, seq INTEGER NOT NULL)`,
+  ...TIMERS_SCHEMA,
 ];
 
 /** Live bookkeeping the D1 archive does not keep (see archive.ts): changing only these does not re-archive. */
@@ -105,6 +107,13 @@ export class RoomStore {
   /** Meta values are read on every message (address, settings): parsed once, written through. */
   private metaCache = new Map<string, unknown>();
   private metaLoaded = false;
+  /** Read for every summary the hub gets: cached per instance, kept in step by the writes below. */
+  private participantsCache = new Map<string, { id: string; name: string }[]>();
+  private readsCache: Record<string, number> | null = null;
+  /** The newest line both sides see (the list preview); undefined = not read yet. */
+  private lastLineCache: RoomMessage | null | undefined = undefined;
+  /** Rows a flush cut off by eviction left "being written" were put back (once per instance, at its first flush). */
+  private flushRecovered = false;
 
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
@@ -113,13 +122,14 @@ export class RoomStore {
       for (const statement of SCHEMA) this.sql.exec(statement);
       this.setMeta("schema", SCHEMA_VERSION);
     }
-    // A flush cut off by eviction left rows "being written": write them again.
-    this.finishFlush(false);
   }
 
   private schemaVersion(): number | null {
-    const hasMeta = this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
-    return hasMeta ? this.getMeta<number>("schema") : null;
+    try {
+      return this.getMeta<number>("schema");
+    } catch {
+      return null; // a new room: no meta table yet
+    }
   }
 
   // ── meta ──
@@ -148,7 +158,8 @@ export class RoomStore {
     return this.currentCache;
   }
   conversation(id: string): ConversationRow | null {
-    if (this.currentCache?.id === id) return this.currentCache;
+    const current = this.current();
+    if (current?.id === id) return current;
     return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE id = ?", id).toArray()[0] ?? null;
   }
   allConversations(): ConversationRow[] {
@@ -192,13 +203,22 @@ export class RoomStore {
 
   // ── participants ──
   participants(conversationId: string): { id: string; name: string }[] {
-    return this.sql.exec<{ id: string; name: string }>("SELECT agent_id AS id, name FROM participants WHERE conversation_id = ? ORDER BY joined_at", conversationId).toArray();
+    let list = this.participantsCache.get(conversationId);
+    if (!list) {
+      list = this.sql.exec<{ id: string; name: string }>("SELECT agent_id AS id, name FROM participants WHERE conversation_id = ? ORDER BY joined_at", conversationId).toArray();
+      this.participantsCache.set(conversationId, list);
+    }
+    return list;
   }
   addParticipant(conversationId: string, agentId: string, name: string, at: number): boolean {
-    return this.sql.exec("INSERT OR IGNORE INTO participants (conversation_id, agent_id, name, joined_at) VALUES (?, ?, ?, ?)", conversationId, agentId, name, at).rowsWritten > 0;
+    const added = this.sql.exec("INSERT OR IGNORE INTO participants (conversation_id, agent_id, name, joined_at) VALUES (?, ?, ?, ?)", conversationId, agentId, name, at).rowsWritten > 0;
+    if (added) this.participantsCache.delete(conversationId);
+    return added;
   }
   removeParticipant(conversationId: string, agentId: string): boolean {
-    return this.sql.exec("DELETE FROM participants WHERE conversation_id = ? AND agent_id = ?", conversationId, agentId).rowsWritten > 0;
+    const removed = this.sql.exec("DELETE FROM participants WHERE conversation_id = ? AND agent_id = ?", conversationId, agentId).rowsWritten > 0;
+    if (removed) this.participantsCache.delete(conversationId);
+    return removed;
   }
 
   // ── messages ──
@@ -235,7 +255,7 @@ export class RoomStore {
     ).rowsWritten;
     if (!inserted) return null;
     this.lastSeqCache = seq;
-    return {
+    const message: RoomMessage = {
       seq,
       conversationId: m.conversationId,
       kind: m.kind,
@@ -248,6 +268,8 @@ export class RoomStore {
       deliveryStatus: m.deliveryStatus ?? null,
       createdAt: now,
     };
+    if (isConversationLine(message)) this.lastLineCache = message;
+    return message;
   }
   /** Messages after `afterSeq`, oldest first, at most `limit`. */
   messagesAfter(afterSeq: number, limit: number, includeInternal: boolean): RoomMessage[] {
@@ -266,16 +288,21 @@ export class RoomStore {
   }
   /** The newest message both sides see that is not an event line: what a list row previews. */
   lastConversationLine(): RoomMessage | null {
-    const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1").toArray()[0];
-    return row ? toMessage(row) : null;
+    if (this.lastLineCache === undefined) {
+      const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1").toArray()[0];
+      this.lastLineCache = row ? toMessage(row) : null;
+    }
+    return this.lastLineCache;
   }
   countAfter(afterSeq: number, includeInternal: boolean): number {
     return this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM messages WHERE seq > ? ${includeInternal ? "" : "AND internal = 0"}`, afterSeq).toArray()[0].n;
   }
   setDelivery(seq: number, status: DeliveryStatus, providerId: string | null): void {
     this.sql.exec("UPDATE messages SET delivery_status = ?, provider_id = COALESCE(?, provider_id), flushed = 0 WHERE seq = ?", status, providerId, seq);
+    if (this.lastLineCache?.seq === seq) this.lastLineCache = undefined;
   }
   moveMessages(fromConversationId: string, toConversationId: string): number {
+    this.lastLineCache = undefined;
     return this.sql.exec("UPDATE messages SET conversation_id = ?, flushed = 0 WHERE conversation_id = ?", toConversationId, fromConversationId).rowsWritten;
   }
   /**
@@ -284,6 +311,11 @@ export class RoomStore {
    * flush (2 → 1) never hides it.
    */
   takeUnflushed(limit: number): RoomMessage[] {
+    if (!this.flushRecovered) {
+      // A flush cut off by eviction left rows "being written": this first flush writes them again.
+      this.finishFlush(false);
+      this.flushRecovered = true;
+    }
     const rows = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE flushed = 0 ORDER BY seq LIMIT ?", limit).toArray();
     if (rows.length) this.sql.exec("UPDATE messages SET flushed = 2 WHERE flushed = 0 AND seq <= ?", rows[rows.length - 1].seq);
     return rows.map(toMessage);
@@ -294,16 +326,19 @@ export class RoomStore {
 
   // ── reads ──
   reads(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const r of this.sql.exec<{ reader: string; seq: number }>("SELECT reader, seq FROM reads")) out[r.reader] = r.seq;
-    return out;
+    if (!this.readsCache) {
+      this.readsCache = {};
+      for (const r of this.sql.exec<{ reader: string; seq: number }>("SELECT reader, seq FROM reads")) this.readsCache[r.reader] = r.seq;
+    }
+    return { ...this.readsCache };
   }
   /** Moves a read pointer forward only; returns true when it moved. */
   markRead(reader: string, seq: number): boolean {
-    return (
+    const moved =
       this.sql.exec("INSERT INTO reads (reader, seq) VALUES (?, ?) ON CONFLICT(reader) DO UPDATE SET seq = excluded.seq WHERE excluded.seq > reads.seq", reader, seq)
-        .rowsWritten > 0
-    );
+        .rowsWritten > 0;
+    if (moved && this.readsCache) this.readsCache[reader] = seq;
+    return moved;
   }
 
   transaction<T>(fn: () => T): T {
@@ -322,8 +357,14 @@ export class RoomStore {
     this.currentCache = undefined;
     this.metaCache.clear();
     this.metaLoaded = false;
+    this.participantsCache.clear();
+    this.readsCache = null;
+    this.lastLineCache = undefined;
   }
 }
+
+/** What a list row previews: a message both sides see that is not an event line. */
+const isConversationLine = (m: RoomMessage) => !m.internal && m.kind !== "event";
 
 function toMessage(r: MessageRow): RoomMessage {
   return {

@@ -106,13 +106,41 @@ export class Assignment {
   }
 
   /** Reserves the conversation for `agentId` (see the file comment); withdraws its grab offers. */
-  claim(conversation: IndexedConversation, agentId: string): void {
-    const { store, timers, clock } = this.host;
-    const now = clock.now();
-    store.setClaim(conversation.summary.id, agentId, conversation.summary.assigneeId);
+  claim(conversation: IndexedConversation, agentId: string, now = this.host.clock.now()): void {
+    const { store } = this.host;
+    store.setClaim(conversation.summary.id, agentId, conversation.summary.assigneeId, now);
     store.touchAssigned(agentId, now);
-    timers.set("claim", conversation.summary.id, now + CLAIM_TTL_MS);
+    this.scheduleSweep(now + CLAIM_TTL_MS);
     this.withdrawOffers(conversation.summary.id, agentId);
+  }
+
+  /** A sweep is scheduled at or before this time (as far as this instance knows; null = unknown). */
+  private sweepBy: number | null = null;
+
+  private scheduleSweep(at: number): void {
+    if (this.sweepBy !== null && this.sweepBy <= at) return;
+    this.host.timers.setIfEarlier("claims", "sweep", at);
+    this.sweepBy = at;
+  }
+
+  /**
+   * The `claims` timer: ends every claim older than CLAIM_TTL_MS (its room never
+   * answered) and schedules itself for the next one. Returns the agents whose
+   * load changed. A claim without a time (made before claims had one) counts as old.
+   */
+  sweepClaims(now: number): string[] {
+    this.sweepBy = null;
+    const released: string[] = [];
+    let next: number | null = null;
+    for (const c of this.host.store.claimed()) {
+      const due = (c.claimedAt ?? 0) + CLAIM_TTL_MS;
+      if (due <= now) {
+        this.release(c.summary.id, c.claimAgentId!);
+        released.push(c.claimAgentId!);
+      } else if (next === null || due < next) next = due;
+    }
+    if (next !== null) this.scheduleSweep(next);
+    return released;
   }
 
   /** Ends `agentId`'s claim on the conversation, if it still holds one. */
@@ -120,7 +148,6 @@ export class Assignment {
     const c = this.host.store.conversation(conversationId);
     if (c?.claimAgentId !== agentId) return;
     this.host.store.clearClaim(conversationId);
-    this.host.timers.clear("claim", conversationId);
   }
 
   /** Asks the room to apply a claimed assignment and settles the claim on refusal or failure. */
@@ -171,7 +198,7 @@ export class Assignment {
     for (const conversation of this.host.store.assignable()) {
       const agent = pickAgent(conversation.summary, candidates);
       if (!agent) break; // everyone is full; the rest stay queued
-      this.claim(conversation, agent.member.id);
+      this.claim(conversation, agent.member.id, now);
       // The views are this pass's working copy: the next pick sees this one.
       agent.openChats++;
       agent.presence = agent.presence && { ...agent.presence, lastAssignedAt: now };

@@ -31,6 +31,8 @@ export interface IndexedConversation {
   claimAgentId: string | null;
   /** Assignee when the claim was made (a transfer's source). */
   claimFrom: string | null;
+  /** When the claim was made; it expires CLAIM_TTL_MS later (assignment.ts). */
+  claimedAt: number | null;
   /** The room refused assignment at this version: skip it until a newer summary. */
   holdVersion: number | null;
 }
@@ -43,12 +45,13 @@ const SCHEMA = [
     chat_panel INTEGER NOT NULL DEFAULT 1, reachable INTEGER NOT NULL DEFAULT 1, last_assigned_at INTEGER)`,
   `CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, room_id TEXT NOT NULL, status TEXT NOT NULL,
     assignee_id TEXT, version INTEGER NOT NULL, queue_at INTEGER NOT NULL, summary TEXT NOT NULL,
-    claim_agent_id TEXT, claim_from TEXT, hold_version INTEGER)`,
-  `CREATE INDEX IF NOT EXISTS conversations_queue ON conversations(status, queue_at)`,
-  `CREATE INDEX IF NOT EXISTS conversations_assignee ON conversations(assignee_id)`,
-  // Covering partial indexes for openChats(): counting load must not read every summary (it runs per sync).
-  `CREATE INDEX IF NOT EXISTS conversations_claims ON conversations(claim_agent_id) WHERE claim_agent_id IS NOT NULL`,
-  `CREATE INDEX IF NOT EXISTS conversations_load ON conversations(assignee_id, claim_agent_id) WHERE assignee_id IS NOT NULL AND status IN ('open', 'pending')`,
+    claim_agent_id TEXT, claim_from TEXT, claim_at INTEGER, hold_version INTEGER)`,
+  // The index is read from memory (see HubStore): indexes over it would only slow every write.
+  // Hubs created before that still have them.
+  `DROP INDEX IF EXISTS conversations_queue`,
+  `DROP INDEX IF EXISTS conversations_assignee`,
+  `DROP INDEX IF EXISTS conversations_claims`,
+  `DROP INDEX IF EXISTS conversations_load`,
   // Versions of conversations that left the index (closed, moved to another
   // team), so a late, older summary cannot bring them back.
   `CREATE TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY, version INTEGER NOT NULL, at INTEGER NOT NULL)`,
@@ -59,6 +62,7 @@ type ConversationRow = {
   summary: string;
   claim_agent_id: string | null;
   claim_from: string | null;
+  claim_at: number | null;
   hold_version: number | null;
 };
 
@@ -80,10 +84,15 @@ const presenceRow = (r: PresenceSqlRow): PresenceRow => ({
   lastAssignedAt: r.last_assigned_at,
 });
 
+/** Oldest queued first: by when the customer started waiting, else when the conversation started. */
+const queueAt = (s: ConversationSummary) => s.waitingSince ?? s.startedAt;
+const byQueue = (a: IndexedConversation, b: IndexedConversation) => queueAt(a.summary) - queueAt(b.summary) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0);
+
 const indexed = (r: ConversationRow): IndexedConversation => ({
   summary: JSON.parse(r.summary) as ConversationSummary,
   claimAgentId: r.claim_agent_id,
   claimFrom: r.claim_from,
+  claimedAt: r.claim_at,
   holdVersion: r.hold_version,
 });
 
@@ -92,10 +101,22 @@ export class HubStore {
   private settingsCache: TeamSettings | null = null;
   private membersCache: Map<string, Member> | null = null;
   private metaCache = new Map<string, string | null>();
+  /**
+   * The conversation index, presence and offers are read several times per room
+   * update (an assignment burst is thousands of them): loaded once per instance,
+   * written through. SQLite stays the truth; null = not loaded yet. Entries are
+   * replaced, never mutated, so a caller holding one still sees it as it was.
+   */
+  private indexCache: Map<string, IndexedConversation> | null = null;
+  private presenceCache: Map<string, PresenceRow> | null = null;
+  private offersCache: Map<string, Set<string>> | null = null;
 
   constructor(storage: DurableObjectStorage) {
     this.sql = storage.sql;
     for (const statement of SCHEMA) this.sql.exec(statement);
+    // Added after the first release: hubs created before have the table without it.
+    const columns = this.sql.exec<{ name: string }>("PRAGMA table_info(conversations)").toArray();
+    if (!columns.some((c) => c.name === "claim_at")) this.sql.exec("ALTER TABLE conversations ADD COLUMN claim_at INTEGER");
   }
 
   // ── meta: team id, settings ──
@@ -155,131 +176,170 @@ export class HubStore {
   }
 
   // ── presence ──
+  private presences(): Map<string, PresenceRow> {
+    this.presenceCache ??= new Map(this.sql.exec<PresenceSqlRow>("SELECT * FROM presence").toArray().map((r) => [r.agent_id, presenceRow(r)]));
+    return this.presenceCache;
+  }
+  private changePresence(agentId: string, changes: Partial<PresenceRow>): void {
+    const p = this.presences().get(agentId);
+    if (p) this.presences().set(agentId, { ...p, ...changes });
+  }
   presence(agentId: string): PresenceRow | null {
-    const r = this.sql.exec<PresenceSqlRow>("SELECT * FROM presence WHERE agent_id = ?", agentId).toArray()[0];
-    return r ? presenceRow(r) : null;
+    return this.presences().get(agentId) ?? null;
   }
   allPresence(): Map<string, PresenceRow> {
-    return new Map(this.sql.exec<PresenceSqlRow>("SELECT * FROM presence").toArray().map((r) => [r.agent_id, presenceRow(r)]));
+    return new Map(this.presences());
   }
   /** First connect: online with the chat panel on. */
   ensurePresence(agentId: string, now: number): PresenceRow {
+    const known = this.presence(agentId);
+    if (known) return known;
     this.sql.exec("INSERT OR IGNORE INTO presence (agent_id, status, status_since) VALUES (?, 'online', ?)", agentId, now);
-    return this.presence(agentId)!;
+    const row: PresenceRow = { agentId, status: "online", statusSince: now, chatPanel: true, reachable: true, lastAssignedAt: null };
+    this.presences().set(agentId, row);
+    return row;
   }
   reachableAgents(): string[] {
-    return this.sql.exec<{ agent_id: string }>("SELECT agent_id FROM presence WHERE reachable = 1").toArray().map((r) => r.agent_id);
+    return [...this.presences().values()].filter((p) => p.reachable).map((p) => p.agentId);
   }
   setStatus(agentId: string, status: AgentStatus, now: number): void {
-    this.sql.exec("UPDATE presence SET status = ?, status_since = ? WHERE agent_id = ? AND status <> ?", status, now, agentId, status);
+    if (this.presence(agentId)?.status === status) return;
+    this.sql.exec("UPDATE presence SET status = ?, status_since = ? WHERE agent_id = ?", status, now, agentId);
+    this.changePresence(agentId, { status, statusSince: now });
   }
   setChatPanel(agentId: string, on: boolean): void {
     this.sql.exec("UPDATE presence SET chat_panel = ? WHERE agent_id = ?", on ? 1 : 0, agentId);
+    this.changePresence(agentId, { chatPanel: on });
   }
   setReachable(agentId: string, reachable: boolean): void {
     this.sql.exec("UPDATE presence SET reachable = ? WHERE agent_id = ?", reachable ? 1 : 0, agentId);
+    this.changePresence(agentId, { reachable });
   }
   touchAssigned(agentId: string, now: number): void {
+    if (this.presence(agentId)?.lastAssignedAt === now) return; // an assignment pass hands out many at one moment
     this.sql.exec("UPDATE presence SET last_assigned_at = ? WHERE agent_id = ?", now, agentId);
+    this.changePresence(agentId, { lastAssignedAt: now });
   }
 
   // ── the conversation index ──
-  conversation(id: string): IndexedConversation | null {
-    const r = this.sql.exec<ConversationRow>("SELECT summary, claim_agent_id, claim_from, hold_version FROM conversations WHERE id = ?", id).toArray()[0];
-    return r ? indexed(r) : null;
+  private index(): Map<string, IndexedConversation> {
+    if (!this.indexCache) {
+      const rows = this.sql.exec<ConversationRow>("SELECT summary, claim_agent_id, claim_from, claim_at, hold_version FROM conversations").toArray();
+      this.indexCache = new Map(rows.map((r) => [JSON.parse(r.summary).id as string, indexed(r)]));
+    }
+    return this.indexCache;
   }
+  private changeIndexed(id: string, changes: Partial<Omit<IndexedConversation, "summary">>): void {
+    const c = this.index().get(id);
+    if (c) this.index().set(id, { ...c, ...changes });
+  }
+  conversation(id: string): IndexedConversation | null {
+    return this.index().get(id) ?? null;
+  }
+  /** Oldest waiting first: by when the customer started waiting, else when the conversation started. */
   conversations(): IndexedConversation[] {
-    return this.sql.exec<ConversationRow>("SELECT summary, claim_agent_id, claim_from, hold_version FROM conversations ORDER BY queue_at, id").toArray().map(indexed);
+    return [...this.index().values()].sort(byQueue);
   }
   /** Queued, unclaimed, not on hold: what auto assignment and grab offers hand out, oldest first. */
   assignable(): IndexedConversation[] {
-    return this.sql
-      .exec<ConversationRow>(
-        `SELECT summary, claim_agent_id, claim_from, hold_version FROM conversations
-         WHERE status = 'queued' AND claim_agent_id IS NULL AND (hold_version IS NULL OR hold_version <> version)
-         ORDER BY queue_at, id`,
-      )
-      .toArray()
-      .map(indexed);
+    const waiting: IndexedConversation[] = [];
+    for (const c of this.index().values()) {
+      if (c.summary.status === "queued" && c.claimAgentId === null && c.holdVersion !== c.summary.version) waiting.push(c);
+    }
+    return waiting.sort(byQueue);
   }
   /** Open and pending conversations the room says belong to `agentId`. */
   assignedTo(agentId: string): IndexedConversation[] {
-    return this.sql
-      .exec<ConversationRow>("SELECT summary, claim_agent_id, claim_from, hold_version FROM conversations WHERE assignee_id = ? AND status IN ('open', 'pending')", agentId)
-      .toArray()
-      .map(indexed);
+    return [...this.index().values()].filter((c) => c.summary.assigneeId === agentId && (c.summary.status === "open" || c.summary.status === "pending"));
   }
   /** Highest version seen for `id`, in the index or gone from it. */
   knownVersion(id: string): number | null {
-    const r = this.sql
-      .exec<{ v: number | null }>("SELECT MAX(v) AS v FROM (SELECT version AS v FROM conversations WHERE id = ?1 UNION ALL SELECT version FROM gone WHERE id = ?1)", id)
-      .toArray()[0];
-    return r?.v ?? null;
+    const indexedVersion = this.conversation(id)?.summary.version;
+    if (indexedVersion !== undefined) return indexedVersion; // upsert clears `gone`, so the index is the latest
+    return this.sql.exec<{ version: number }>("SELECT version FROM gone WHERE id = ?", id).toArray()[0]?.version ?? null;
   }
   upsert(s: ConversationSummary): void {
-    // Oldest queued first: by when the customer started waiting, else when the conversation started.
-    const queueAt = s.waitingSince ?? s.startedAt;
+    const prev = this.conversation(s.id);
     this.sql.exec(
       `INSERT INTO conversations (id, room_id, status, assignee_id, version, queue_at, summary) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET room_id = excluded.room_id, status = excluded.status, assignee_id = excluded.assignee_id,
          version = excluded.version, queue_at = excluded.queue_at, summary = excluded.summary`,
-      s.id, s.roomId, s.status, s.assigneeId, s.version, queueAt, JSON.stringify(s),
+      s.id, s.roomId, s.status, s.assigneeId, s.version, queueAt(s), JSON.stringify(s),
     );
-    this.sql.exec("DELETE FROM gone WHERE id = ?", s.id);
+    // Only a conversation that is not indexed can be in `gone` (remove moves it there, upsert back).
+    if (!prev) this.sql.exec("DELETE FROM gone WHERE id = ?", s.id);
+    this.index().set(s.id, prev ? { ...prev, summary: s } : { summary: s, claimAgentId: null, claimFrom: null, claimedAt: null, holdVersion: null });
   }
   remove(id: string, version: number, now: number): void {
     this.sql.exec("DELETE FROM conversations WHERE id = ?", id);
-    this.sql.exec("DELETE FROM offers WHERE conversation_id = ?", id);
+    this.removeOffersFor(id);
     this.sql.exec("INSERT INTO gone (id, version, at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, at = excluded.at", id, version, now);
+    this.index().delete(id);
   }
   pruneGone(before: number): void {
     this.sql.exec("DELETE FROM gone WHERE at < ?", before);
   }
-  setClaim(id: string, agentId: string, from: string | null): void {
-    this.sql.exec("UPDATE conversations SET claim_agent_id = ?, claim_from = ? WHERE id = ?", agentId, from, id);
+  setClaim(id: string, agentId: string, from: string | null, at: number): void {
+    this.sql.exec("UPDATE conversations SET claim_agent_id = ?, claim_from = ?, claim_at = ? WHERE id = ?", agentId, from, at, id);
+    this.changeIndexed(id, { claimAgentId: agentId, claimFrom: from, claimedAt: at });
   }
   clearClaim(id: string): void {
-    this.sql.exec("UPDATE conversations SET claim_agent_id = NULL, claim_from = NULL WHERE id = ?", id);
+    this.sql.exec("UPDATE conversations SET claim_agent_id = NULL, claim_from = NULL, claim_at = NULL WHERE id = ?", id);
+    this.changeIndexed(id, { claimAgentId: null, claimFrom: null, claimedAt: null });
+  }
+  /** Conversations with a claim, for the expiry sweep. */
+  claimed(): IndexedConversation[] {
+    return [...this.index().values()].filter((c) => c.claimAgentId !== null);
   }
   hold(id: string, version: number): void {
     this.sql.exec("UPDATE conversations SET hold_version = ? WHERE id = ?", version, id);
+    this.changeIndexed(id, { holdVersion: version });
   }
 
   /** Open chats per agent: open/pending assigned ones plus those being handed to them. */
   openChats(): Map<string, number> {
-    const rows = this.sql.exec<{ agent: string; n: number }>(
-      `SELECT agent, COUNT(*) AS n FROM (
-         SELECT claim_agent_id AS agent FROM conversations WHERE claim_agent_id IS NOT NULL
-         UNION ALL
-         SELECT assignee_id FROM conversations WHERE assignee_id IS NOT NULL AND status IN ('open', 'pending')
-           AND (claim_agent_id IS NULL OR claim_agent_id <> assignee_id)
-       ) GROUP BY agent`,
-    );
     const counts = new Map<string, number>();
-    for (const r of rows) counts.set(r.agent, r.n);
+    const add = (agentId: string) => counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
+    for (const c of this.index().values()) {
+      if (c.claimAgentId !== null) add(c.claimAgentId);
+      const s = c.summary;
+      if (s.assigneeId !== null && (s.status === "open" || s.status === "pending") && c.claimAgentId !== s.assigneeId) add(s.assigneeId);
+    }
     return counts;
   }
 
   // ── grab offers ──
+  private offerMap(): Map<string, Set<string>> {
+    if (!this.offersCache) {
+      this.offersCache = new Map();
+      for (const r of this.sql.exec<{ conversation_id: string; agent_id: string }>("SELECT conversation_id, agent_id FROM offers")) {
+        this.offersCache.set(r.conversation_id, (this.offersCache.get(r.conversation_id) ?? new Set()).add(r.agent_id));
+      }
+    }
+    return this.offersCache;
+  }
   offers(): { conversationId: string; agentId: string }[] {
-    return this.sql
-      .exec<{ conversation_id: string; agent_id: string }>("SELECT conversation_id, agent_id FROM offers")
-      .toArray()
-      .map((r) => ({ conversationId: r.conversation_id, agentId: r.agent_id }));
+    return [...this.offerMap()].flatMap(([conversationId, agents]) => [...agents].map((agentId) => ({ conversationId, agentId })));
   }
   offersTo(agentId: string): string[] {
-    return this.sql.exec<{ conversation_id: string }>("SELECT conversation_id FROM offers WHERE agent_id = ?", agentId).toArray().map((r) => r.conversation_id);
+    return [...this.offerMap()].filter(([, agents]) => agents.has(agentId)).map(([conversationId]) => conversationId);
   }
   offeredTo(conversationId: string): string[] {
-    return this.sql.exec<{ agent_id: string }>("SELECT agent_id FROM offers WHERE conversation_id = ?", conversationId).toArray().map((r) => r.agent_id);
+    return [...(this.offerMap().get(conversationId) ?? [])];
   }
   addOffer(conversationId: string, agentId: string): void {
     this.sql.exec("INSERT OR IGNORE INTO offers (conversation_id, agent_id) VALUES (?, ?)", conversationId, agentId);
+    this.offerMap().set(conversationId, (this.offerMap().get(conversationId) ?? new Set()).add(agentId));
   }
   removeOffer(conversationId: string, agentId: string): void {
     this.sql.exec("DELETE FROM offers WHERE conversation_id = ? AND agent_id = ?", conversationId, agentId);
+    const agents = this.offerMap().get(conversationId);
+    agents?.delete(agentId);
+    if (agents?.size === 0) this.offerMap().delete(conversationId);
   }
   removeOffersFor(conversationId: string): void {
+    if (!this.offerMap().has(conversationId)) return;
     this.sql.exec("DELETE FROM offers WHERE conversation_id = ?", conversationId);
+    this.offerMap().delete(conversationId);
   }
 }

@@ -39,6 +39,8 @@ export class TeamHub extends DurableObject<Env> {
   readonly clock = new Clock();
   /** Room calls in flight (assignment hand-overs, requeues). */
   readonly background = new Background();
+  /** Marker timer per conversation as this instance last set it (null = none); a fresh instance knows nothing. */
+  private readonly markerAt = new Map<string, number | null>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -221,7 +223,7 @@ export class TeamHub extends DurableObject<Env> {
       this.store.remove(s.id, s.version, now);
       this.timers.setIfEarlier("prune", "gone", now + 86_400_000);
       this.timers.clear("marker", s.id);
-      this.timers.clear("claim", s.id);
+      this.markerAt.delete(s.id);
       if (prev) this.desk.conversationChanged(prev.summary, null, this.teamId, this.settings);
     } else {
       this.store.upsert(s);
@@ -332,11 +334,12 @@ export class TeamHub extends DurableObject<Env> {
         this.assignment.run();
         this.scheduleBusinessHours();
         return;
+      case "claims":
       case "claim": {
-        const c = this.store.conversation(t.key);
-        if (c?.claimAgentId) {
-          this.assignment.release(t.key, c.claimAgentId);
-          this.publishPresence([c.claimAgentId]);
+        // `claim` timers (one per claim) are from before the sweep; either way, sweep.
+        const released = this.assignment.sweepClaims(now);
+        if (released.length) {
+          this.publishPresence(released);
           this.assignment.run();
         }
         return;
@@ -355,8 +358,11 @@ export class TeamHub extends DurableObject<Env> {
 
   private scheduleMarker(s: ConversationSummary, now: number): void {
     const at = nextMarkerAt(s, this.settings, now);
+    // Most room updates leave the marker where it was: skip the timer write then.
+    if (this.markerAt.has(s.id) && this.markerAt.get(s.id) === at) return;
     if (at === null) this.timers.clear("marker", s.id);
     else this.timers.set("marker", s.id, at);
+    this.markerAt.set(s.id, at);
   }
 
   private scheduleBusinessHours(): void {

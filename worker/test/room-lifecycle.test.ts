@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
@@ -294,6 +294,23 @@ describe("timers", () => {
     expect(archived!.n).toBe(lastSeq);
     const bodies = await env.DB.prepare("SELECT body FROM messages WHERE room_id = ? AND body LIKE 'bulk %' ORDER BY seq").bind(v.roomId).all<{ body: string }>();
     expect(bodies.results.map((r) => r.body)).toEqual(Array.from({ length: 260 }, (_, i) => long(i)));
+  });
+
+  it("messages a flush was writing when the room was evicted reach D1 with the next flush", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    visitor.send({ type: "send", clientId: cid(), body: "Cut off mid-flush" });
+    await agent.next(isMessage("Cut off mid-flush"));
+    // As an eviction during the D1 write leaves them: taken for a flush, never marked written.
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => s.storage.sql.exec("UPDATE messages SET flushed = 2"));
+    await evictDurableObject(roomStub(v.roomId));
+    visitor.send({ type: "send", clientId: cid(), body: "Anyone?" });
+    await agent.next(isMessage("Anyone?"));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const bodies = await env.DB.prepare("SELECT body FROM messages WHERE room_id = ? AND kind = 'text' ORDER BY seq").bind(v.roomId).all<{ body: string }>();
+    expect(bodies.results.map((r) => r.body)).toEqual(["Hello, I need help", "Cut off mid-flush", "Anyone?"]);
+    const left = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => s.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM messages WHERE flushed <> 1").one().n);
+    expect(left).toBe(0);
   });
 
   it("the archive reaches D1 in a batch: conversation, messages and full-text search", async () => {
