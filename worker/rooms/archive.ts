@@ -10,17 +10,21 @@ const CHUNK_CHARS = 400_000;
 
 /** Returns true when more is left to flush. */
 export async function flushArchive(db: D1Database, store: RoomStore, address: RoomAddress): Promise<boolean> {
-  const contactId = await ensureContact(db, store, address);
   const conversations = store.unarchivedConversations();
   const messages = store.takeUnflushed(BATCH);
   if (!conversations.length && !messages.length) return false;
   const now = Date.now();
-  const statements: D1PreparedStatement[] = conversations.map((c) =>
+  // The first flush also creates the D1 contact, in the same batch (one round trip, not three);
+  // conversations take the contact from the identity row, whichever room created it.
+  const contact = store.getMeta<string>("contactId") ? null : contactStatements(db, store, address);
+  const statements: D1PreparedStatement[] = [...(contact?.create ?? [])];
+  statements.push(...conversations.map((c) =>
     db
       .prepare(
         `INSERT INTO conversations (id, room_id, inbox_id, team_id, contact_key, contact_id, status, close_reason, close_comment, title, tags,
            flagged, critical, assignee_id, csat_score, csat_comment, details, merged_into, first_response_at, closed_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT contact_id FROM contact_identities WHERE inbox_id = ?3 AND external_id = ?5),
+           ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
          ON CONFLICT(id) DO UPDATE SET team_id = excluded.team_id, status = excluded.status, close_reason = excluded.close_reason,
            close_comment = excluded.close_comment, title = excluded.title, tags = excluded.tags, flagged = excluded.flagged,
            critical = excluded.critical, assignee_id = excluded.assignee_id, csat_score = excluded.csat_score,
@@ -28,10 +32,10 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
            first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at`,
       )
       .bind(
-        c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, contactId, c.status, c.close_reason, c.close_comment, c.title, c.tags,
+        c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, c.status, c.close_reason, c.close_comment, c.title, c.tags,
         c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
       ),
-  );
+  ));
   // The rows travel as one JSON array per statement (a D1 statement binds at most 100 values,
   // so a value per column would take a statement per 7 rows), split so no bound string nears
   // D1's 2 MB value limit (16 KB texts × 200 would not fit in one).
@@ -52,11 +56,18 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         .bind(address.roomId, chunk),
     );
   }
+  if (contact) statements.push(contact.read);
+  let results: D1Result[];
   try {
-    await db.batch(statements);
+    results = await db.batch(statements);
   } catch (err) {
     store.finishFlush(false);
     throw err;
+  }
+  if (contact) {
+    // Another room of the same contact may have created it first: the identity row says which won.
+    const row = (results[results.length - 1].results as { contact_id: string }[])[0];
+    if (row) store.setMeta("contactId", row.contact_id);
   }
   // Only what was written is marked; anything that changed meanwhile is flushed next time.
   store.transaction(() => {
@@ -66,23 +77,25 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
   return messages.length === BATCH;
 }
 
-/** The D1 contact behind this room, created on the first flush. */
-async function ensureContact(db: D1Database, store: RoomStore, address: RoomAddress): Promise<string> {
-  const known = store.getMeta<string>("contactId");
-  if (known) return known;
-  const contactId = crypto.randomUUID();
-  await db.batch([
-    db.prepare("INSERT INTO contacts (id, name) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM contact_identities WHERE inbox_id = ? AND external_id = ?)").bind(
-      contactId, store.getMeta<string>("contactName"), address.inboxId, address.contactKey,
-    ),
-    db.prepare("INSERT OR IGNORE INTO contact_identities (id, contact_id, inbox_id, external_id) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM contacts WHERE id = ?)").bind(
-      crypto.randomUUID(), contactId, address.inboxId, address.contactKey, contactId,
-    ),
-  ]);
-  const row = await db.prepare("SELECT contact_id FROM contact_identities WHERE inbox_id = ? AND external_id = ?").bind(address.inboxId, address.contactKey).first<{ contact_id: string }>();
-  const id = row?.contact_id ?? contactId;
-  store.setMeta("contactId", id);
-  return id;
+/**
+ * The D1 contact behind this room, created on the first flush: a contact and
+ * its identity (inbox + contact key) unless the identity exists, then a read
+ * of the identity's contact (remembered, so later flushes skip all three).
+ */
+function contactStatements(db: D1Database, store: RoomStore, address: RoomAddress) {
+  const id = crypto.randomUUID();
+  return {
+    id,
+    create: [
+      db.prepare("INSERT INTO contacts (id, name) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM contact_identities WHERE inbox_id = ? AND external_id = ?)").bind(
+        id, store.getMeta<string>("contactName"), address.inboxId, address.contactKey,
+      ),
+      db.prepare("INSERT OR IGNORE INTO contact_identities (id, contact_id, inbox_id, external_id) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM contacts WHERE id = ?)").bind(
+        crypto.randomUUID(), id, address.inboxId, address.contactKey, id,
+      ),
+    ],
+    read: db.prepare("SELECT contact_id FROM contact_identities WHERE inbox_id = ? AND external_id = ?").bind(address.inboxId, address.contactKey),
+  };
 }
 
 /** JSON arrays of the rows, each at most CHUNK_CHARS long (a longer single row stands alone). */

@@ -323,6 +323,11 @@ describe("timers", () => {
     await runDurableObjectAlarm(roomStub(v.roomId));
     const conv = await env.DB.prepare("SELECT * FROM conversations WHERE room_id = ?").bind(v.roomId).first<any>();
     expect(conv).toMatchObject({ status: "closed", close_reason: "resolved", team_id: f.teamId, assignee_id: f.ids.sam });
+    // The first flush created the contact behind the room, in the same batch.
+    const identity = await env.DB.prepare("SELECT i.contact_id, c.id FROM contact_identities i JOIN contacts c ON c.id = i.contact_id WHERE i.external_id = ?")
+      .bind(conv.contact_key).first<{ contact_id: string }>();
+    expect(identity?.contact_id).toBeTruthy();
+    expect(conv.contact_id).toBe(identity!.contact_id);
     const hits = await env.DB.prepare("SELECT m.body FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?").bind("zurich").all<{ body: string }>();
     expect(hits.results.map((r) => r.body)).toContain("My parcel never arrived in Zürich");
     // Every column arrives as the room has it (text, events with data, internal lines, nulls).
