@@ -52,7 +52,7 @@ export function renderReport(r) {
     if (!c) continue;
     L.push(`## ${title}`, "");
     const st = c.store;
-    L.push(`The sender of each room sends ${n(c.app.ratePerRoom)} messages/s for ${n(c.app.durationMsPerRun / 1000)} s per run (after a 1 s warm-up), ${c.app.runs} runs per side in the order ${st ? "floor, floor + store, app, app, floor + store, floor" : "floor, app, app, floor"}; offered load ${n(c.app.offeredDeliveriesPerSec, 0)} deliveries/s.`, "");
+    L.push(`The sender of each room sends ${n(c.app.ratePerRoom)} messages/s for ${n(c.app.durationMsPerRun / 1000)} s per run (after a 1 s warm-up), ${c.app.runs} runs per side in the order ${st ? "floor, floor + store, app, app, floor + store, floor" : "floor, app, app, floor"}${c.app.runs > 2 ? ` (repeated ${c.app.runs / 2} times)` : ""}; offered load ${n(c.app.offeredDeliveriesPerSec, 0)} deliveries/s.`, "");
     // The reference column appears only where the run measured it (fan-out).
     const ref = (f) => (st ? ` ${f(st)} |` : "");
     L.push(`| | floor |${st ? " floor + store (reference) |" : ""} Edgedesk | Edgedesk ÷ floor |`, `|---|---|${st ? "---|" : ""}---|---|`);

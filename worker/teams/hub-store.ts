@@ -225,7 +225,7 @@ export class HubStore {
   private index(): Map<string, IndexedConversation> {
     if (!this.indexCache) {
       const rows = this.sql.exec<ConversationRow>("SELECT summary, claim_agent_id, claim_from, claim_at, hold_version FROM conversations").toArray();
-      this.indexCache = new Map(rows.map((r) => [JSON.parse(r.summary).id as string, indexed(r)]));
+      this.indexCache = new Map(rows.map(indexed).map((c) => [c.summary.id, c]));
     }
     return this.indexCache;
   }

@@ -1,6 +1,8 @@
 // Assignment through the team hub and real chat rooms (SPEC §6).
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { Assignment } from "../teams/assignment";
+import type { HubStore } from "../teams/hub-store";
 import type { TeamHub } from "../teams/team-hub";
 import { hubTeams, is } from "./team-hub-fixture";
 
@@ -200,6 +202,34 @@ describe("manual mode and permissions", () => {
     expect((await t.summary(c.conversationId))?.status).toBe("queued");
     mia.send({ type: "assign", conversationId: c.conversationId, agentId: t.agents.Ann.id });
     await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.assigneeId === t.agents.Ann.id));
+  });
+
+  it("a claim whose room never answers expires after a minute and frees the agent's slot", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const first = await t.newConversation();
+    const second = await t.newConversation();
+    await t.settled();
+    // Claims made as a hand-over starts, with the room's answer never arriving.
+    const claimed = ann.frames.length;
+    await runInDurableObject(t.hub, (h: TeamHub) => {
+      const hub = h as unknown as { assignment: Assignment; store: HubStore; publishPresence(ids: string[]): void };
+      for (const c of [first, second]) hub.assignment.claim(hub.store.conversation(c.conversationId)!, t.agents.Ann.id);
+      hub.publishPresence([t.agents.Ann.id]);
+    });
+    await ann.next(is("presence", (f) => f.presence.agentId === t.agents.Ann.id && f.presence.openChats === 2), claimed);
+    // Both claims wait on one sweep timer, not a timer each.
+    expect((await t.timers()).filter((x) => x.kind === "claims" || x.kind === "claim")).toEqual([{ kind: "claims", key: "sweep" }]);
+    const before = ann.frames.length;
+    await t.advance(30_000);
+    await ann.flush();
+    expect(ann.frames.slice(before).some((f) => f.type === "presence" && f.presence.openChats === 0)).toBe(false);
+    await t.advance(31_000);
+    await ann.next(is("presence", (f) => f.presence.agentId === t.agents.Ann.id && f.presence.openChats === 0), before);
+    // Free again: Ben can be handed either conversation.
+    const claims = await runInDurableObject(t.hub, (_h: TeamHub, state) => state.storage.sql.exec("SELECT id FROM conversations WHERE claim_agent_id IS NOT NULL").toArray());
+    expect(claims).toEqual([]);
+    expect((await t.timers()).filter((x) => x.kind === "claims")).toEqual([]);
   });
 
   it("an agent cannot assign conversations to others", async () => {
