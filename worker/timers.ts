@@ -37,9 +37,8 @@ export class Timers {
   /**
    * Schedules only if no timer (kind, key) exists or the existing one is later
    * (one statement: it runs for every message that needs an archive flush).
-   * Returns false when an earlier or equal timer was already there.
    */
-  setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): boolean {
+  setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): void {
     const written = this.storage.sql
       .exec(
         `INSERT INTO timers (kind, key, due_at, payload) VALUES (?, ?, ?, ?)
@@ -47,7 +46,6 @@ export class Timers {
         kind, key, dueAt, payload,
       ).rowsWritten > 0;
     if (written) this.ensureAlarm(dueAt);
-    return written;
   }
 
   has(kind: string, key: string): boolean {

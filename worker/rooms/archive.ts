@@ -17,8 +17,9 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
   // The first flush also creates the D1 contact, in the same batch (one round trip, not three);
   // conversations take the contact from the identity row, whichever room created it.
   const contact = store.getMeta<string>("contactId") ? null : contactStatements(db, store, address);
-  const statements: D1PreparedStatement[] = [...(contact?.create ?? [])];
-  statements.push(...conversations.map((c) =>
+  const statements: D1PreparedStatement[] = [
+    ...(contact?.create ?? []),
+    ...conversations.map((c) =>
     db
       .prepare(
         `INSERT INTO conversations (id, room_id, inbox_id, team_id, contact_key, contact_id, status, close_reason, close_comment, title, tags,
@@ -35,7 +36,8 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
         c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, c.status, c.close_reason, c.close_comment, c.title, c.tags,
         c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
       ),
-  ));
+    ),
+  ];
   // The rows travel as one JSON array per statement (a D1 statement binds at most 100 values,
   // so a value per column would take a statement per 7 rows), split so no bound string nears
   // D1's 2 MB value limit (16 KB texts × 200 would not fit in one).
@@ -65,7 +67,7 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
     throw err;
   }
   if (contact) {
-    // Another room of the same contact may have created it first: the identity row says which won.
+    // The identity may have existed already (then no contact was created): it says which contact is ours.
     const row = (results[results.length - 1].results as { contact_id: string }[])[0];
     if (row) store.setMeta("contactId", row.contact_id);
   }

@@ -188,12 +188,17 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
   }
 
-  /** Serialized once, the same string to every socket of the audience. */
-  broadcast(frame: RoomServerFrame, audience: "all" | "agents" | "visitors" = "all", except?: WebSocket): void {
-    const text = JSON.stringify(frame);
+  /**
+   * Serialized once, the same string to every socket of the audience. A frame
+   * may be passed as a function: it is built only when someone is there to get
+   * it (the hub assigns rooms nobody has open).
+   */
+  broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience: "all" | "agents" | "visitors" = "all", except?: WebSocket): void {
     const tag = audience === "agents" ? "agent" : audience === "visitors" ? "visitor" : undefined;
+    let text: string | null = null;
     for (const ws of this.ctx.getWebSockets(tag)) {
       if (ws === except) continue;
+      text ??= JSON.stringify(typeof frame === "function" ? frame() : frame);
       try {
         ws.send(text);
       } catch {
@@ -202,12 +207,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
   }
 
-  listening(audience: "agents" | "visitors"): boolean {
-    return this.ctx.getWebSockets(audience === "agents" ? "agent" : "visitor").length > 0;
-  }
-
   visitorOnline(): boolean {
-    return this.listening("visitors");
+    return this.ctx.getWebSockets("visitor").length > 0;
   }
 
   private typing(ws: WebSocket, state: SocketState, on: boolean): void {

@@ -19,8 +19,7 @@ export interface RoomHost {
   address(): RoomAddress;
   settings(force?: boolean): Promise<RoomSettings>;
   cachedSettings(): RoomSettings | null;
-  broadcast(frame: RoomServerFrame, audience?: "all" | "agents" | "visitors"): void;
-  listening(audience: "agents" | "visitors"): boolean;
+  broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience?: "all" | "agents" | "visitors"): void;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
@@ -562,9 +561,9 @@ export class ConversationFlow {
   }
 
   private emitConversation(row: ConversationRow): void {
-    // Snapshots are built only for an audience that is there (the hub assigns rooms nobody has open).
-    if (this.room.listening("agents")) this.room.broadcast({ type: "conversation", conversation: this.snapshot(row) }, "agents");
-    if (this.room.listening("visitors")) this.room.broadcast({ type: "conversation", conversation: this.snapshot(row, true) }, "visitors");
+    // Snapshots are built only for an audience that is there.
+    this.room.broadcast(() => ({ type: "conversation", conversation: this.snapshot(row) }), "agents");
+    this.room.broadcast(() => ({ type: "conversation", conversation: this.snapshot(row, true) }), "visitors");
   }
 
   private participantIds(conversationId: string): string[] {

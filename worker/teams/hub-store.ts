@@ -88,6 +88,16 @@ const presenceRow = (r: PresenceSqlRow): PresenceRow => ({
 const queueAt = (s: ConversationSummary) => s.waitingSince ?? s.startedAt;
 const byQueue = (a: IndexedConversation, b: IndexedConversation) => queueAt(a.summary) - queueAt(b.summary) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0);
 
+/** Waits in the queue for auto assignment and grab offers: queued, unclaimed, not on hold at this version. */
+export const waitsInQueue = (c: IndexedConversation) => c.summary.status === "queued" && c.claimAgentId === null && c.holdVersion !== c.summary.version;
+
+/** Agents the conversation counts against: its claim, and its open or pending assignee (once each). */
+export function chargedTo(c: IndexedConversation): string[] {
+  const { status, assigneeId } = c.summary;
+  const assignee = assigneeId !== null && (status === "open" || status === "pending") && assigneeId !== c.claimAgentId ? assigneeId : null;
+  return [c.claimAgentId, assignee].filter((id): id is string => id !== null);
+}
+
 const indexed = (r: ConversationRow): IndexedConversation => ({
   summary: JSON.parse(r.summary) as ConversationSummary,
   claimAgentId: r.claim_agent_id,
@@ -242,11 +252,7 @@ export class HubStore {
   }
   /** Queued, unclaimed, not on hold: what auto assignment and grab offers hand out, oldest first. */
   assignable(): IndexedConversation[] {
-    const waiting: IndexedConversation[] = [];
-    for (const c of this.index().values()) {
-      if (c.summary.status === "queued" && c.claimAgentId === null && c.holdVersion !== c.summary.version) waiting.push(c);
-    }
-    return waiting.sort(byQueue);
+    return [...this.index().values()].filter(waitsInQueue).sort(byQueue);
   }
   /** Open and pending conversations the room says belong to `agentId`. */
   assignedTo(agentId: string): IndexedConversation[] {
@@ -299,12 +305,7 @@ export class HubStore {
   /** Open chats per agent: open/pending assigned ones plus those being handed to them. */
   openChats(): Map<string, number> {
     const counts = new Map<string, number>();
-    const add = (agentId: string) => counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
-    for (const c of this.index().values()) {
-      if (c.claimAgentId !== null) add(c.claimAgentId);
-      const s = c.summary;
-      if (s.assigneeId !== null && (s.status === "open" || s.status === "pending") && c.claimAgentId !== s.assigneeId) add(s.assigneeId);
-    }
+    for (const c of this.index().values()) for (const agentId of chargedTo(c)) counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
     return counts;
   }
 

@@ -14,7 +14,7 @@ import { type DueTimer, Timers } from "../timers";
 import { Assignment } from "./assignment";
 import { isOpen, nextSwitch } from "./business-hours";
 import { canSee, DeskSockets, nextMarkerAt, withMarker } from "./desk";
-import { HubStore, type IndexedConversation } from "./hub-store";
+import { chargedTo, HubStore, type IndexedConversation, waitsInQueue } from "./hub-store";
 import { agentViews, type AgentView, toPresence } from "./presence";
 import { Background, chatRooms, Clock, type RoomPort } from "./rooms-port";
 import { type HubNotification, loadMembers, loadTeamSettings, recordNotifications } from "./team-directory";
@@ -429,15 +429,7 @@ export class TeamHub extends DurableObject<Env> {
 
 const error = (code: string, message: string): HubServerFrame => ({ type: "error", code, message });
 
-/**
- * What a conversation means for assignment: whom it counts against (as HubStore.openChats
- * counts: its claim, and its open or pending assignee) and whether it waits in the queue
- * (as HubStore.assignable: queued, unclaimed, not held at this version).
- */
+/** What a conversation means for assignment: whom it counts against and whether it waits in the queue. */
 function footprint(c: IndexedConversation | null): string {
-  if (!c) return "";
-  const s = c.summary;
-  const load = [c.claimAgentId, s.status === "open" || s.status === "pending" ? s.assigneeId : null].filter((id) => id !== null).sort();
-  const waiting = s.status === "queued" && !c.claimAgentId && c.holdVersion !== s.version;
-  return JSON.stringify([[...new Set(load)], waiting]);
+  return c ? JSON.stringify([chargedTo(c).sort(), waitsInQueue(c)]) : "";
 }
