@@ -15,27 +15,27 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
   if (!conversations.length && !messages.length) return false;
   const now = Date.now();
   // The first flush also creates the D1 contact, in the same batch (one round trip, not three);
-  // conversations take the contact from the identity row, whichever room created it.
+  // conversations take the contact from the identity row, whoever created it.
   const contact = store.getMeta<string>("contactId") ? null : contactStatements(db, store, address);
   const statements: D1PreparedStatement[] = [
     ...(contact?.create ?? []),
     ...conversations.map((c) =>
-    db
-      .prepare(
-        `INSERT INTO conversations (id, room_id, inbox_id, team_id, contact_key, contact_id, status, close_reason, close_comment, title, tags,
-           flagged, critical, assignee_id, csat_score, csat_comment, details, merged_into, first_response_at, closed_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT contact_id FROM contact_identities WHERE inbox_id = ?3 AND external_id = ?5),
-           ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-         ON CONFLICT(id) DO UPDATE SET team_id = excluded.team_id, status = excluded.status, close_reason = excluded.close_reason,
-           close_comment = excluded.close_comment, title = excluded.title, tags = excluded.tags, flagged = excluded.flagged,
-           critical = excluded.critical, assignee_id = excluded.assignee_id, csat_score = excluded.csat_score,
-           csat_comment = excluded.csat_comment, merged_into = excluded.merged_into, contact_id = excluded.contact_id,
-           first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at`,
-      )
-      .bind(
-        c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, c.status, c.close_reason, c.close_comment, c.title, c.tags,
-        c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
-      ),
+      db
+        .prepare(
+          `INSERT INTO conversations (id, room_id, inbox_id, team_id, contact_key, contact_id, status, close_reason, close_comment, title, tags,
+             flagged, critical, assignee_id, csat_score, csat_comment, details, merged_into, first_response_at, closed_at, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, (SELECT contact_id FROM contact_identities WHERE inbox_id = ?3 AND external_id = ?5),
+             ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+           ON CONFLICT(id) DO UPDATE SET team_id = excluded.team_id, status = excluded.status, close_reason = excluded.close_reason,
+             close_comment = excluded.close_comment, title = excluded.title, tags = excluded.tags, flagged = excluded.flagged,
+             critical = excluded.critical, assignee_id = excluded.assignee_id, csat_score = excluded.csat_score,
+             csat_comment = excluded.csat_comment, merged_into = excluded.merged_into, contact_id = excluded.contact_id,
+             first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at`,
+        )
+        .bind(
+          c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, c.status, c.close_reason, c.close_comment, c.title, c.tags,
+          c.flagged, c.critical, c.assignee_id, c.csat_score, c.csat_comment, c.details, c.merged_into, c.first_response_at, c.closed_at, c.started_at, now,
+        ),
     ),
   ];
   // The rows travel as one JSON array per statement (a D1 statement binds at most 100 values,
