@@ -238,6 +238,8 @@ export type HubServerFrame =
   | { type: "snapshot"; conversations: (ConversationSummary & { marker: WaitingMarker })[]; presence: Presence[] }
   | { type: "conversation"; conversation: ConversationSummary & { marker: WaitingMarker } }
   | { type: "removed"; conversationId: string }
+  /** Several list deltas at once (the hub batches them while it hands out chats); apply like `conversation` and `removed` frames. */
+  | { type: "changes"; conversations: (ConversationSummary & { marker: WaitingMarker })[]; removed: string[] }
   | { type: "presence"; presence: Presence }
   | { type: "offer"; conversation: ConversationSummary & { marker: WaitingMarker } }
   | { type: "offerWithdrawn"; conversationId: string; takenBy: string | null }

@@ -152,6 +152,16 @@ export class Assignment {
 
   /** Asks the room to apply a claimed assignment and settles the claim on refusal or failure. */
   async handOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
+    // Desks get this hand-over's outcome with whatever else changes meanwhile, in one batch.
+    const release = this.host.desk.hold();
+    try {
+      return await this.settleHandOver(req, claimedAtVersion);
+    } finally {
+      release();
+    }
+  }
+
+  private async settleHandOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
     const { store, timers, clock } = this.host;
     let result: AssignResult;
     try {
@@ -258,14 +268,16 @@ export class Assignment {
   }
 
   requeue(roomId: string, conversationId: string, agentId: string): void {
-    const { timers, clock, rooms, background } = this.host;
+    const { timers, clock, rooms, background, desk } = this.host;
+    const release = desk.hold();
     background.run(
       rooms()
         .requeue(roomId, conversationId, agentId, "offline")
         .catch((err) => {
           console.error(JSON.stringify({ level: "error", msg: "requeue failed", conversationId, error: String(err) }));
           timers.set("requeue", conversationId, clock.now() + RETRY_MS, agentId);
-        }),
+        })
+        .finally(release),
     );
   }
 

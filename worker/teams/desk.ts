@@ -1,6 +1,11 @@
 // The desk sockets of one team: who is on each socket, what each may see
 // (SPEC §1 visibility), and the list deltas, presence and offers sent to them.
 // A frame for many sockets is serialized once and the same string is sent.
+//
+// List deltas are batched while the hub waits on rooms (hold()): when a
+// thousand queued chats are handed out at once, each desk gets a few `changes`
+// frames instead of a thousand `conversation` frames. With nothing held, a
+// delta goes out at once, as a single `conversation` or `removed` frame.
 import type { AgentIdentity } from "../identity";
 import { isTeamManager } from "../identity";
 import { type ConversationSummary, type HubServerFrame, type Presence, type WaitingMarker, waitingMarker } from "../protocol";
@@ -12,6 +17,17 @@ interface DeskAttachment {
 }
 
 export type MarkedSummary = ConversationSummary & { marker: WaitingMarker };
+
+/** While rooms are being called, list deltas wait at most this long for more to join them. */
+export const DESK_BATCH_MS = 50;
+/** A batch still waiting this long after it started (a room slow to answer) goes out from the alarm. */
+export const DESK_BATCH_MAX_MS = 250;
+
+export interface DeskClock {
+  now(): number;
+  /** A batch started while rooms are being called: send it by `at` even if nothing else happens. */
+  batchStarted(at: number): void;
+}
 
 export const withMarker = (s: ConversationSummary, settings: TeamSettings, now: number): MarkedSummary => ({
   ...s,
@@ -45,8 +61,16 @@ export class DeskSockets {
   private readonly identities = new WeakMap<WebSocket, AgentIdentity>();
   /** Last presence frame sent per agent, so only real changes go out. Empty after eviction: first publish resends. */
   private readonly sentPresence = new Map<string, string>();
+  /** List deltas not sent yet, per socket and conversation: the serialized entry, or null for "removed". The latest wins. */
+  private readonly pending = new Map<WebSocket, Map<string, string | null>>();
+  private pendingSince: number | null = null;
+  /** Room calls in flight (hold()); deltas are batched while there are any. */
+  private holds = 0;
 
-  constructor(private readonly ctx: DurableObjectState) {}
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly clock: DeskClock,
+  ) {}
 
   accept(ws: WebSocket, identity: AgentIdentity, now: number): void {
     // Tags: "agent" for team-wide broadcasts, "agent:<id>" for one agent's sockets.
@@ -75,12 +99,10 @@ export class DeskSockets {
     return this.ctx.getWebSockets(`agent:${agentId}`).filter((ws) => ws !== except && ws.readyState === WebSocket.OPEN);
   }
 
+  /** Sends one frame; the socket's batched list deltas go first, so a desk sees everything in order. */
   send(ws: WebSocket, frame: HubServerFrame | string): void {
-    try {
-      ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-    } catch {
-      // Closed between listing and sending: its close handler cleans up.
-    }
+    if (this.pending.has(ws)) this.sendPending(ws);
+    this.write(ws, typeof frame === "string" ? frame : JSON.stringify(frame));
   }
   sendToAgent(agentId: string, frame: HubServerFrame): void {
     const data = JSON.stringify(frame);
@@ -97,16 +119,67 @@ export class DeskSockets {
    */
   conversationChanged(prev: ConversationSummary | null, next: MarkedSummary | null, teamId: string, settings: TeamSettings): void {
     let entry: string | null = null;
-    let removed: string | null = null;
     for (const ws of this.all()) {
       const who = this.identity(ws);
       if (!who) continue;
       const sawIt = prev !== null && canSee(prev, who, teamId, settings);
-      if (next && canSee(next, who, teamId, settings)) {
-        this.send(ws, (entry ??= JSON.stringify({ type: "conversation", conversation: next } satisfies HubServerFrame)));
-      } else if (sawIt) {
-        this.send(ws, (removed ??= JSON.stringify({ type: "removed", conversationId: prev.id } satisfies HubServerFrame)));
-      }
+      if (next && canSee(next, who, teamId, settings)) this.queue(ws, next.id, (entry ??= JSON.stringify(next)));
+      else if (sawIt) this.queue(ws, prev.id, null);
+    }
+    if (this.pending.size && (this.holds === 0 || this.clock.now() - this.pendingSince! >= DESK_BATCH_MS)) this.flush();
+  }
+
+  /** The hub is about to wait on a room: batch list deltas until every such wait has ended (call the result once). */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) this.flush();
+    };
+  }
+
+  /** Sends every batched list delta now. */
+  flush(): void {
+    for (const ws of [...this.pending.keys()]) this.sendPending(ws);
+    this.pendingSince = null;
+  }
+
+  private queue(ws: WebSocket, conversationId: string, entry: string | null): void {
+    let forSocket = this.pending.get(ws);
+    if (!forSocket) this.pending.set(ws, (forSocket = new Map()));
+    forSocket.set(conversationId, entry);
+    if (this.pendingSince === null) {
+      this.pendingSince = this.clock.now();
+      if (this.holds > 0) this.clock.batchStarted(this.pendingSince + DESK_BATCH_MAX_MS);
+    }
+  }
+
+  /** One change goes as `conversation` or `removed`; more as one `changes` frame. Entries are already JSON. */
+  private sendPending(ws: WebSocket): void {
+    const forSocket = this.pending.get(ws);
+    this.pending.delete(ws);
+    if (!this.pending.size) this.pendingSince = null;
+    if (!forSocket?.size) return;
+    const changed: string[] = [];
+    const removed: string[] = [];
+    for (const [id, entry] of forSocket) {
+      if (entry === null) removed.push(id);
+      else changed.push(entry);
+    }
+    if (changed.length + removed.length === 1) {
+      this.write(ws, changed.length ? `{"type":"conversation","conversation":${changed[0]}}` : JSON.stringify({ type: "removed", conversationId: removed[0] } satisfies HubServerFrame));
+    } else {
+      this.write(ws, `{"type":"changes","conversations":[${changed.join(",")}],"removed":${JSON.stringify(removed)}}`);
+    }
+  }
+
+  private write(ws: WebSocket, data: string): void {
+    try {
+      ws.send(data);
+    } catch {
+      // Closed between listing and sending: its close handler cleans up.
     }
   }
 

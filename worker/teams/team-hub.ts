@@ -46,7 +46,10 @@ export class TeamHub extends DurableObject<Env> {
     super(ctx, env);
     this.store = new HubStore(ctx.storage);
     this.timers = new Timers(ctx.storage);
-    this.desk = new DeskSockets(ctx);
+    this.desk = new DeskSockets(ctx, {
+      now: () => this.clock.now(),
+      batchStarted: (at) => this.timers.setIfEarlier("desk", "batch", at),
+    });
     this.rooms = chatRooms(env);
     this.assignment = new Assignment({
       store: this.store,
@@ -352,6 +355,10 @@ export class TeamHub extends DurableObject<Env> {
         return;
       case "prune":
         this.store.pruneGone(now - GONE_TTL_MS);
+        return;
+      case "desk":
+        // A batch of list deltas whose room calls are slow to answer: send what there is.
+        this.desk.flush();
         return;
     }
   }

@@ -1,10 +1,12 @@
 // The desk's team socket: hello and snapshot, list deltas, visibility,
 // presence, timers and eviction (SPEC §5, §6).
 import { env } from "cloudflare:workers";
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { teamSettingsSchema } from "../settings";
-import { hubTeams, is } from "./team-hub-fixture";
+import { DESK_BATCH_MAX_MS, type DeskSockets } from "../teams/desk";
+import type { TeamHub } from "../teams/team-hub";
+import { type HubTeam, hubTeams, is } from "./team-hub-fixture";
 
 const team = hubTeams();
 
@@ -119,6 +121,72 @@ describe("desk socket", () => {
     const hello = await ann.next(is("hello"), from);
     expect(hello.settings).toMatchObject({ assignmentMode: "grab", soonOverdueSeconds: 60 });
     await ann.next(is("snapshot"), from);
+  });
+});
+
+describe("batched list deltas", () => {
+  /** Holds the hub's desk deltas the way a room call in flight does, and never lets go. */
+  const holdDesks = (t: HubTeam) =>
+    runInDurableObject(t.hub, (h: TeamHub) => {
+      (h as unknown as { desk: DeskSockets }).desk.hold();
+    });
+
+  it("a burst of hand-overs reaches a desk in a few frames, every conversation in its final state", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 20 }, [{ name: "Ann" }, { name: "Bob" }]);
+    const watcher = await t.connect(t.admin);
+    const desks = [await t.connect(t.agents.Ann), await t.connect(t.agents.Bob)];
+    for (const d of desks) d.send({ type: "status", status: "break" });
+    await t.settled();
+    const queued = await Promise.all(Array.from({ length: 40 }, () => t.newConversation()));
+    const from = watcher.frames.length;
+    for (const d of desks) d.send({ type: "status", status: "online" });
+    await t.eventually(async () => {
+      expect((await t.summaries()).filter((s) => s.status === "open")).toHaveLength(40);
+    }, 30_000);
+    await watcher.flush();
+    const frames = watcher.frames.slice(from);
+    // Each hand-over's outcome went out with others: far fewer frames than conversations.
+    const carriers = frames.filter((f) => !f.batched && (f.type === "changes" || f.type === "conversation"));
+    expect(frames.some((f) => f.type === "changes" && f.conversations.length > 1)).toBe(true);
+    expect(carriers.length).toBeLessThan(20);
+    // Nothing lost: the last word the desk got on each conversation is the hub's.
+    const last = new Map<string, any>();
+    for (const f of frames) if (f.type === "conversation") last.set(f.conversation.id, f.conversation);
+    for (const s of await t.summaries()) {
+      expect(last.get(s.id)).toMatchObject({ status: "open", assigneeId: s.assigneeId, version: s.version });
+    }
+    expect(queued.every((c) => last.has(c.conversationId))).toBe(true);
+  }, 60_000);
+
+  it("a held delta goes out before any later frame to the same desk, and at once when nothing is held", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation("first words");
+    const current = (await t.summary(c.conversationId))!;
+    await holdDesks(t);
+    const from = ann.frames.length;
+    await t.hub.syncConversation({ ...current, preview: "held", version: current.version + 1 });
+    await t.hub.syncConversation({ ...current, preview: "held again", version: current.version + 2 });
+    // An error frame is a later frame: the two changes arrive before it, as one frame, the latest state.
+    await ann.flush();
+    const seen = ann.frames.slice(from).filter((f) => !f.batched);
+    expect(seen.map((f) => f.type)).toEqual(["conversation", "error"]);
+    expect(seen[0].conversation.preview).toBe("held again");
+  });
+
+  it("a batch whose room call never ends goes out from the alarm", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation("first words");
+    const current = (await t.summary(c.conversationId))!;
+    await holdDesks(t);
+    const from = ann.frames.length;
+    await t.hub.syncConversation({ ...current, preview: "waiting", version: current.version + 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ann.frames.slice(from).filter((f) => f.type === "conversation")).toHaveLength(0);
+    await t.advance(DESK_BATCH_MAX_MS);
+    const f = await ann.next(is("conversation", (x) => x.conversation.preview === "waiting"), from);
+    expect(f.conversation.version).toBe(current.version + 1);
   });
 });
 

@@ -39,6 +39,11 @@ export function collectFrames(ws: WebSocket): TestSocket {
     record(frame);
     // Tests look for messages one by one: a replay chunk is also recorded as its messages, marked `replayed`.
     if (frame.type === "replay") for (const message of frame.messages) record({ type: "message", message, replayed: true });
+    // Likewise a hub's batch of list deltas, marked `batched`.
+    if (frame.type === "changes") {
+      for (const conversation of frame.conversations) record({ type: "conversation", conversation, batched: true });
+      for (const conversationId of frame.removed) record({ type: "removed", conversationId, batched: true });
+    }
   });
   ws.addEventListener("close", () => closed());
   ws.accept();

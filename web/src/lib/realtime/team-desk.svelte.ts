@@ -257,9 +257,11 @@ export class TeamDesk {
         this.#upsert(teamId, frame.conversation);
         return;
       case "removed":
-        // A transfer can reach the new team's socket first: only the team that listed it removes it.
-        if (this.#source.get(frame.conversationId) === teamId) this.#forget(frame.conversationId);
-        this.dismissOffer(frame.conversationId);
+        this.#removed(teamId, frame.conversationId);
+        return;
+      case "changes":
+        for (const c of frame.conversations) this.#upsert(teamId, c);
+        for (const id of frame.removed) this.#removed(teamId, id);
         return;
       case "presence":
         link.presence[frame.presence.agentId] = frame.presence;
@@ -286,6 +288,12 @@ export class TeamDesk {
     if (known && known.version > c.version) return;
     this.conversations.set(c.id, c);
     this.#source.set(c.id, teamId);
+  }
+
+  #removed(teamId: string, conversationId: string): void {
+    // A transfer can reach the new team's socket first: only the team that listed it removes it.
+    if (this.#source.get(conversationId) === teamId) this.#forget(conversationId);
+    this.dismissOffer(conversationId);
   }
 
   #forget(conversationId: string, keepRead = false): void {
