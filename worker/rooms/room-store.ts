@@ -212,12 +212,15 @@ export class RoomStore {
   }
   addParticipant(conversationId: string, agentId: string, name: string, at: number): boolean {
     const added = this.sql.exec("INSERT OR IGNORE INTO participants (conversation_id, agent_id, name, joined_at) VALUES (?, ?, ?, ?)", conversationId, agentId, name, at).rowsWritten > 0;
-    if (added) this.participantsCache.delete(conversationId);
+    // The newest joiner goes last, as ORDER BY joined_at has it.
+    const cached = this.participantsCache.get(conversationId);
+    if (added && cached) this.participantsCache.set(conversationId, [...cached, { id: agentId, name }]);
     return added;
   }
   removeParticipant(conversationId: string, agentId: string): boolean {
     const removed = this.sql.exec("DELETE FROM participants WHERE conversation_id = ? AND agent_id = ?", conversationId, agentId).rowsWritten > 0;
-    if (removed) this.participantsCache.delete(conversationId);
+    const cached = this.participantsCache.get(conversationId);
+    if (removed && cached) this.participantsCache.set(conversationId, cached.filter((p) => p.id !== agentId));
     return removed;
   }
 

@@ -144,7 +144,7 @@ export class Assignment {
   }
 
   /** Ends `agentId`'s claim on the conversation, if it still holds one. */
-  release(conversationId: string, agentId: string): void {
+  private release(conversationId: string, agentId: string): void {
     const c = this.host.store.conversation(conversationId);
     if (c?.claimAgentId !== agentId) return;
     this.host.store.clearClaim(conversationId);
@@ -153,11 +153,11 @@ export class Assignment {
   /** Asks the room to apply a claimed assignment and settles the claim on refusal or failure. */
   async handOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
     // Desks get this hand-over's outcome with whatever else changes meanwhile, in one batch.
-    const release = this.host.desk.hold();
+    const unhold = this.host.desk.hold();
     try {
       return await this.settleHandOver(req, claimedAtVersion);
     } finally {
-      release();
+      unhold();
     }
   }
 
@@ -269,7 +269,7 @@ export class Assignment {
 
   requeue(roomId: string, conversationId: string, agentId: string): void {
     const { timers, clock, rooms, background, desk } = this.host;
-    const release = desk.hold();
+    const unhold = desk.hold();
     background.run(
       rooms()
         .requeue(roomId, conversationId, agentId, "offline")
@@ -277,7 +277,7 @@ export class Assignment {
           console.error(JSON.stringify({ level: "error", msg: "requeue failed", conversationId, error: String(err) }));
           timers.set("requeue", conversationId, clock.now() + RETRY_MS, agentId);
         })
-        .finally(release),
+        .finally(unhold),
     );
   }
 

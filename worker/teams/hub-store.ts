@@ -264,17 +264,19 @@ export class HubStore {
     if (indexedVersion !== undefined) return indexedVersion; // upsert clears `gone`, so the index is the latest
     return this.sql.exec<{ version: number }>("SELECT version FROM gone WHERE id = ?", id).toArray()[0]?.version ?? null;
   }
-  upsert(s: ConversationSummary): void {
+  /** `endClaim`: the summary settles the conversation's claim (the hand-over landed), cleared in the same write. */
+  upsert(s: ConversationSummary, endClaim = false): void {
     const prev = this.conversation(s.id);
     this.sql.exec(
       `INSERT INTO conversations (id, room_id, status, assignee_id, version, queue_at, summary) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET room_id = excluded.room_id, status = excluded.status, assignee_id = excluded.assignee_id,
-         version = excluded.version, queue_at = excluded.queue_at, summary = excluded.summary`,
+         version = excluded.version, queue_at = excluded.queue_at, summary = excluded.summary${endClaim ? ", claim_agent_id = NULL, claim_from = NULL, claim_at = NULL" : ""}`,
       s.id, s.roomId, s.status, s.assigneeId, s.version, queueAt(s), JSON.stringify(s),
     );
     // Only a conversation that is not indexed can be in `gone` (remove moves it there, upsert back).
     if (!prev) this.sql.exec("DELETE FROM gone WHERE id = ?", s.id);
-    this.index().set(s.id, prev ? { ...prev, summary: s } : { summary: s, claimAgentId: null, claimFrom: null, claimedAt: null, holdVersion: null });
+    const unclaimed = { claimAgentId: null, claimFrom: null, claimedAt: null };
+    this.index().set(s.id, prev ? { ...prev, summary: s, ...(endClaim ? unclaimed : {}) } : { summary: s, ...unclaimed, holdVersion: null });
   }
   remove(id: string, version: number, now: number): void {
     this.sql.exec("DELETE FROM conversations WHERE id = ?", id);

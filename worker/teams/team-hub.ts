@@ -229,10 +229,9 @@ export class TeamHub extends DurableObject<Env> {
       this.markerAt.delete(s.id);
       if (prev) this.desk.conversationChanged(prev.summary, null, this.teamId, this.settings);
     } else {
-      this.store.upsert(s);
       const claim = prev?.claimAgentId;
       // The room reported the hand-over, or someone else won: the claim has done its job.
-      if (claim && (s.assigneeId === claim || (s.assigneeId !== null && s.assigneeId !== prev?.claimFrom))) this.assignment.release(s.id, claim);
+      this.store.upsert(s, !!claim && (s.assigneeId === claim || (s.assigneeId !== null && s.assigneeId !== prev?.claimFrom)));
       if (s.status !== "queued") this.assignment.withdrawOffers(s.id, s.assigneeId);
       this.scheduleMarker(s, now);
       this.desk.conversationChanged(prev?.summary ?? null, withMarker(s, this.settings, now), this.teamId, this.settings);
