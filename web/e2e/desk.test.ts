@@ -231,3 +231,40 @@ test("closing with reason resolved takes the conversation out of the open lists"
   await countIs("Closed", "1");
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
 });
+
+test("chats that queue during a break are handed out together when the agent is back, and the lists show them all", async () => {
+  const status = page.locator("#presence-status");
+  await status.selectOption("break");
+  await page.waitForFunction(() => document.querySelector(".presence .dot")?.classList.contains("break"));
+
+  const inboxes = (await page.evaluate(async () => (await fetch("/api/v1/inboxes")).json())) as { items: { id: string; name: string }[] };
+  const inboxId = inboxes.items.find((i) => i.name === "Website chat")!.id;
+  for (let i = 0; i < 4; i++) {
+    const session = (await (await fetch(`${server.url}/api/v1/widget/${inboxId}/session`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json()) as { token: string; roomId: string };
+    const sent = await fetch(`${server.url}/api/v1/rooms/${encodeURIComponent(session.roomId)}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${session.token}` },
+      body: JSON.stringify({ clientId: `queued-during-break-${i}`, body: `Waiting customer ${i}` }),
+    });
+    assert.ok(sent.ok, await sent.text());
+  }
+  await countIs("Live / Waiting", "4");
+
+  // A fresh desk socket, so the test can read what the hub sends it.
+  const hubFrames: { type: string; conversations?: unknown[] }[] = [];
+  page.on("websocket", (ws) => {
+    if (ws.url().includes("/ws/team/")) ws.on("framereceived", (f) => hubFrames.push(JSON.parse(String(f.payload))));
+  });
+  await page.reload();
+  await countIs("Live / Waiting", "4");
+  await page.waitForFunction(() => !(document.querySelector("#presence-status") as HTMLSelectElement | null)?.disabled);
+  await status.selectOption("online");
+
+  await countIs("Mine", "4");
+  await countIs("Live / Waiting", "0");
+  assert.ok(
+    hubFrames.some((f) => f.type === "changes" && (f.conversations?.length ?? 0) > 1),
+    `the four hand-overs reached the desk batched; got ${hubFrames.map((f) => f.type).join(", ")}`,
+  );
+  assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
+});

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { teamSettingsSchema } from "../settings";
 import { DESK_BATCH_MAX_MS, type DeskSockets } from "../teams/desk";
 import type { TeamHub } from "../teams/team-hub";
-import { type HubTeam, hubTeams, is } from "./team-hub-fixture";
+import { hubTeams, is } from "./team-hub-fixture";
 
 const team = hubTeams();
 
@@ -125,11 +125,17 @@ describe("desk socket", () => {
 });
 
 describe("batched list deltas", () => {
-  /** Holds the hub's desk deltas the way a room call in flight does, and never lets go. */
-  const holdDesks = (t: HubTeam) =>
-    runInDurableObject(t.hub, (h: TeamHub) => {
+  /** Ann's desk lists one conversation; then the hub's desk deltas are held the way a room call in flight holds them, and never let go. */
+  async function heldDesk() {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation("first words");
+    const current = (await t.summary(c.conversationId))!;
+    await runInDurableObject(t.hub, (h: TeamHub) => {
       (h as unknown as { desk: DeskSockets }).desk.hold();
     });
+    return { t, ann, current, from: ann.frames.length };
+  }
 
   it("a burst of hand-overs reaches a desk in a few frames, every conversation in its final state", async () => {
     const t = await team({ assignmentMode: "auto", defaultCapacity: 20 }, [{ name: "Ann" }, { name: "Bob" }]);
@@ -158,13 +164,8 @@ describe("batched list deltas", () => {
     expect(queued.every((c) => last.has(c.conversationId))).toBe(true);
   }, 60_000);
 
-  it("a held delta goes out before any later frame to the same desk, and at once when nothing is held", async () => {
-    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
-    const ann = await t.connect(t.agents.Ann);
-    const c = await t.newConversation("first words");
-    const current = (await t.summary(c.conversationId))!;
-    await holdDesks(t);
-    const from = ann.frames.length;
+  it("held changes to one conversation go out as its latest state, before any later frame to the same desk", async () => {
+    const { t, ann, current, from } = await heldDesk();
     await t.hub.syncConversation({ ...current, preview: "held", version: current.version + 1 });
     await t.hub.syncConversation({ ...current, preview: "held again", version: current.version + 2 });
     // An error frame is a later frame: the two changes arrive before it, as one frame, the latest state.
@@ -175,12 +176,7 @@ describe("batched list deltas", () => {
   });
 
   it("a batch whose room call never ends goes out from the alarm", async () => {
-    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
-    const ann = await t.connect(t.agents.Ann);
-    const c = await t.newConversation("first words");
-    const current = (await t.summary(c.conversationId))!;
-    await holdDesks(t);
-    const from = ann.frames.length;
+    const { t, ann, current, from } = await heldDesk();
     await t.hub.syncConversation({ ...current, preview: "waiting", version: current.version + 1 });
     await new Promise((r) => setTimeout(r, 100));
     expect(ann.frames.slice(from).filter((f) => f.type === "conversation")).toHaveLength(0);
