@@ -18,9 +18,9 @@ interface DeskAttachment {
 
 export type MarkedSummary = ConversationSummary & { marker: WaitingMarker };
 
-/** While rooms are being called, list deltas wait at most this long for more to join them. */
+/** While rooms are being called, a batch goes out with the first delta that arrives this long after it started. */
 export const DESK_BATCH_MS = 50;
-/** A batch still waiting this long after it started (a room slow to answer) goes out from the alarm. */
+/** A batch still waiting this long after it started (no more deltas, a room slow to answer) goes out from the alarm. */
 export const DESK_BATCH_MAX_MS = 250;
 
 export interface DeskClock {
