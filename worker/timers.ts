@@ -17,12 +17,24 @@ export const TIMERS_SCHEMA = [
 ];
 
 export class Timers {
-  /** The alarm time we last set, so the hot path does not touch the alarm; null = unknown. */
-  private alarmAt: number | null = null;
+  /**
+   * The alarm time we last set (null: none), so the hot path does not touch the
+   * alarm; undefined = unknown (a fresh instance that was not told, see `woke`).
+   */
+  private alarmAt: number | null | undefined = undefined;
 
   /** `createSchema` false: the owner keeps TIMERS_SCHEMA in its own versioned schema (a room wakes too often to re-run DDL). */
   constructor(private readonly storage: DurableObjectStorage, createSchema = true) {
     if (createSchema) for (const statement of TIMERS_SCHEMA) storage.sql.exec(statement);
+  }
+
+  /**
+   * The owner read the earliest timer as it woke (null: none). The alarm is
+   * never later than the earliest timer, so treating it as set there is safe:
+   * at worst an earlier alarm goes off with nothing due and re-arms.
+   */
+  woke(earliest: number | null): void {
+    this.alarmAt = earliest;
   }
 
   /** Schedules (or moves) the timer (kind, key). */
@@ -72,7 +84,7 @@ export class Timers {
    * so a handler may re-schedule itself), then re-arms the alarm for the next one.
    */
   async runDue(handle: (timer: DueTimer) => Promise<void> | void, now = Date.now()): Promise<void> {
-    this.alarmAt = null;
+    this.alarmAt = undefined;
     const due = this.storage.sql
       .exec<{ kind: string; key: string; due_at: number; payload: string | null }>("SELECT kind, key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at", now)
       .toArray();
@@ -103,9 +115,9 @@ export class Timers {
   }
 
   private ensureAlarm(dueAt: number): void {
-    if (this.alarmAt !== null && this.alarmAt <= dueAt) return;
-    // Unknown (fresh instance after eviction) or later: the table is the truth.
-    const next = this.storage.sql.exec<{ due_at: number }>("SELECT MIN(due_at) AS due_at FROM timers").toArray()[0].due_at;
+    if (this.alarmAt != null && this.alarmAt <= dueAt) return;
+    // Unknown (fresh instance after eviction): the table is the truth. None or later: this one is the earliest.
+    const next = this.alarmAt === undefined ? this.storage.sql.exec<{ due_at: number }>("SELECT MIN(due_at) AS due_at FROM timers").toArray()[0].due_at : dueAt;
     this.alarmAt = next;
     // Not awaited: like every storage write, the output gate holds replies until it lands.
     void this.storage.setAlarm(next);

@@ -64,6 +64,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     super(ctx, env);
     this.store = new RoomStore(ctx.storage);
     this.timers = new Timers(ctx.storage, false); // its table is in the room's schema (RoomStore)
+    if (this.store.nextTimerAtWake !== undefined) this.timers.woke(this.store.nextTimerAtWake);
     this.flow = new ConversationFlow(this, env);
     // Pings are answered by the runtime without waking the object, so idle rooms hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));

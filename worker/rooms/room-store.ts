@@ -96,6 +96,31 @@ const SCHEMA = [
   ...TIMERS_SCHEMA,
 ];
 
+const CONVERSATION_COLUMNS: (keyof ConversationRow)[] = [
+  "id", "status", "close_reason", "close_comment", "title", "tags", "flagged", "critical", "critical_comment",
+  "assignee_id", "assignee_name", "team_id", "csat_requested", "csat_score", "csat_comment", "details",
+  "started_at", "closed_at", "merged_into", "last_customer_at", "last_agent_at", "last_activity_at",
+  "waiting_since", "pending_since", "last_customer_seq", "first_response_at", "mentioned", "avoid_agent_id",
+  "version", "archived_version",
+];
+const MESSAGE_COLUMNS: (keyof MessageRow)[] = [
+  "seq", "conversation_id", "kind", "author_type", "author_id", "author_name", "client_id",
+  "body", "data", "internal", "provider_id", "delivery_status", "created_at",
+];
+const asJsonObject = (columns: string[]) => `json_object(${columns.map((c) => `'${c}', ${c}`).join(", ")})`;
+
+/** One row of JSON texts (see RoomStore.wake): the reads of current(), lastSeq(), reads(), participants() and lastConversationLine(). */
+const WAKE_QUERY = `WITH cur AS (SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1)
+  SELECT
+    (SELECT json_group_object(key, json(value)) FROM meta) AS meta,
+    (SELECT ${asJsonObject(CONVERSATION_COLUMNS)} FROM cur) AS current,
+    (SELECT MAX(seq) FROM messages) AS last_seq,
+    (SELECT json_group_object(reader, seq) FROM reads) AS reads,
+    (SELECT json_group_array(json_object('id', agent_id, 'name', name, 'at', joined_at)) FROM participants WHERE conversation_id = (SELECT id FROM cur)) AS participants,
+    (SELECT ${asJsonObject(MESSAGE_COLUMNS)} FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1) AS last_line,
+    (SELECT MIN(due_at) FROM timers) AS next_timer`;
+type WakeRow = { meta: string; current: string | null; last_seq: number | null; reads: string; participants: string; last_line: string | null; next_timer: number | null };
+
 /** Live bookkeeping the D1 archive does not keep (see archive.ts): changing only these does not re-archive. */
 const LIVE_ONLY = new Set<string>(["last_customer_at", "last_customer_seq", "last_activity_at", "last_agent_at", "waiting_since", "pending_since", "mentioned", "avoid_agent_id", "assignee_name", "csat_requested"]);
 
@@ -115,21 +140,48 @@ export class RoomStore {
   /** Rows a flush cut off by eviction left "being written" were put back (once per instance, at its first flush). */
   private flushRecovered = false;
 
+  /** The earliest timer when the room woke (null: none), for Timers; undefined when the wake read did not run. */
+  readonly nextTimerAtWake: number | null | undefined;
+
   constructor(private readonly storage: DurableObjectStorage) {
     this.sql = storage.sql;
     // A room wakes often (hibernation, eviction): skip re-running the schema once it is in place.
-    if (this.schemaVersion() !== SCHEMA_VERSION) {
+    const woke = this.wake();
+    if (woke?.schema !== SCHEMA_VERSION) {
+      this.dropCaches();
       for (const statement of SCHEMA) this.sql.exec(statement);
       this.setMeta("schema", SCHEMA_VERSION);
     }
+    this.nextTimerAtWake = woke?.schema === SCHEMA_VERSION ? woke.nextTimer : undefined;
   }
 
-  private schemaVersion(): number | null {
+  /**
+   * Almost every event a room wakes for (a message, a hand-over, a hub push)
+   * reads its meta, current conversation, last sequence, participants, read
+   * pointers and preview line. A woken room prepares every statement anew, so
+   * they are read here in one statement and kept in the caches below. Null for
+   * a room without tables yet.
+   */
+  private wake(): { schema: unknown; nextTimer: number | null } | null {
+    let row: WakeRow;
     try {
-      return this.getMeta<number>("schema");
+      row = this.sql.exec<WakeRow>(WAKE_QUERY).one();
     } catch {
-      return null; // a new room: no meta table yet
+      return null;
     }
+    const meta = JSON.parse(row.meta) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(meta)) this.metaCache.set(key, value);
+    this.metaLoaded = true;
+    const current = row.current ? (JSON.parse(row.current) as ConversationRow) : null;
+    this.currentCache = current;
+    this.lastSeqCache = row.last_seq ?? 0;
+    this.readsCache = JSON.parse(row.reads) as Record<string, number>;
+    if (current) {
+      const joined = JSON.parse(row.participants) as { id: string; name: string; at: number }[];
+      this.participantsCache.set(current.id, joined.sort((a, b) => a.at - b.at).map(({ id, name }) => ({ id, name })));
+    }
+    this.lastLineCache = row.last_line ? toMessage(JSON.parse(row.last_line) as MessageRow) : null;
+    return { schema: meta.schema, nextTimer: row.next_timer };
   }
 
   // ── meta ──

@@ -2,7 +2,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
-import { isMessage } from "./ws";
+import { isEvent, isMessage } from "./ws";
 
 let f: RoomFixture;
 
@@ -18,6 +18,7 @@ const newVisitor = () => f.newVisitor();
 const visitorSocket = (token: string, after?: number) => f.visitorSocket(token, after);
 const agentSocket = (cookie: string, roomId: string, after?: number) => f.agentSocket(cookie, roomId, after);
 const assignedConversation = () => f.assignedConversation();
+const summaryOf = (roomId: string) => runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.summaryForHub()!);
 
 describe("messages", () => {
   it("a visitor's first message starts a queued conversation with technical details and the auto-greeting", async () => {
@@ -190,5 +191,48 @@ describe("lossless resume", () => {
     const after = await runInDurableObject(stub, (r: ChatRoom) => ({ timers: r.timers.list().map((t) => t.kind), count: r.store.lastSeq() }));
     expect(after.timers).toEqual(expect.arrayContaining(timersBefore.filter((k) => k !== "flush" && k !== "hubsync")));
     expect(after.count).toBeGreaterThanOrEqual(4);
+  });
+
+  it("a room woken after eviction reports the same conversation, participants, read pointers and preview", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const ann = await agentSocket(f.cookies.ann, v.roomId);
+    ann.send({ type: "join" });
+    await agent.next(isEvent("assigned"));
+    agent.send({ type: "send", clientId: cid(), body: "Let me check that for you" });
+    const reply = await visitor.next(isMessage("Let me check that for you"));
+    // Newer than the preview line: an internal note and a tag change (an event line).
+    agent.send({ type: "send", clientId: cid(), kind: "note", body: "customer on the Pro plan" });
+    await ann.next(isMessage("customer on the Pro plan"));
+    agent.send({ type: "tags", tags: ["billing"] });
+    await ann.next(isEvent("tagged"));
+    ann.send({ type: "read", seq: reply.message.seq });
+    await vi.waitFor(async () => expect((await summaryOf(v.roomId)).agentReads[f.ids.ann]).toBe(reply.message.seq));
+
+    const before = await summaryOf(v.roomId);
+    expect(before).toMatchObject({ participantIds: [f.ids.sam, f.ids.ann], preview: "Let me check that for you", tags: ["billing"] });
+    await evictDurableObject(roomStub(v.roomId));
+    const after = await summaryOf(v.roomId);
+    expect({ ...after, version: 0, visitorOnline: false }).toEqual({ ...before, version: 0, visitorOnline: false });
+    expect(after.version).toBeGreaterThan(before.version);
+  });
+
+  it("a woken room moves its alarm only for a timer earlier than every stored one", async () => {
+    const { v } = await assignedConversation();
+    const stub = roomStub(v.roomId);
+    const soon = Date.now() + 60_000;
+    await runInDurableObject(stub, async (r: ChatRoom) => {
+      r.timers.set("test", "first", soon);
+      await r.timers.rearm(); // the alarm exactly at the earliest timer
+    });
+    await evictDurableObject(stub);
+    const alarmAfter = (due: number) =>
+      runInDurableObject(stub, async (r: ChatRoom, state) => {
+        r.timers.set("test", `at-${due}`, due);
+        return state.storage.getAlarm();
+      });
+    const earliest = await runInDurableObject(stub, (r: ChatRoom) => Math.min(...r.timers.list().map((t) => t.dueAt)));
+    expect(await alarmAfter(soon + 60_000)).toBe(earliest); // later than what is stored: the alarm stays
+    await evictDurableObject(stub);
+    expect(await alarmAfter(earliest - 1_000)).toBe(earliest - 1_000); // earlier than everything: it moves
   });
 });
