@@ -307,9 +307,24 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (!current) return null;
     this.hubPushedAt = Date.now();
     this.hubDirty = false;
-    const version = (this.store.getMeta<number>("hubVersion") ?? 0) + 1;
-    this.store.setMeta("hubVersion", version);
-    return buildSummary(this, current, version);
+    return buildSummary(this, current, this.nextHubVersion());
+  }
+
+  /** The last version handed to the hub by this instance (0: none yet). */
+  private hubVersion = 0;
+
+  /**
+   * Summary versions only have to grow: the hub drops one older than what it
+   * has. Wall time in microseconds, or one more than the last when pushes come
+   * faster, so nothing is written per push (a room wakes cold for most hand-
+   * overs; every write counts). The counter runs ahead of the clock only by the
+   * pushes within one millisecond, so a new instance, which starts later than
+   * that, still issues higher versions. (Rooms used to keep a stored counter;
+   * its values are far below these.)
+   */
+  private nextHubVersion(): number {
+    this.hubVersion = Math.max(this.hubVersion + 1, Date.now() * 1000);
+    return this.hubVersion;
   }
 
   private pushToHub(extraTeamIds: string[] = []): void {
