@@ -109,14 +109,21 @@ const MESSAGE_COLUMNS: (keyof MessageRow)[] = [
 ];
 const asJsonObject = (columns: string[]) => `json_object(${columns.map((c) => `'${c}', ${c}`).join(", ")})`;
 
-/** One row of JSON texts (see RoomStore.wake): the reads of current(), lastSeq(), reads(), participants() and lastConversationLine(). */
-const WAKE_QUERY = `WITH cur AS (SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1)
-  SELECT
+/** The conversation the room is on: the newest one (closed or not). */
+const CURRENT = "FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1";
+
+/**
+ * One row of JSON texts (see RoomStore.wake): the reads of current(), lastSeq(),
+ * reads(), participants() and lastConversationLine(). Preparing it costs about
+ * as much as the separate reads would (most of it is the conversation's thirty
+ * columns); a CTE for the current conversation would compile its columns twice.
+ */
+const WAKE_QUERY = `SELECT
     (SELECT json_group_object(key, json(value)) FROM meta) AS meta,
-    (SELECT ${asJsonObject(CONVERSATION_COLUMNS)} FROM cur) AS current,
+    (SELECT ${asJsonObject(CONVERSATION_COLUMNS)} ${CURRENT}) AS current,
     (SELECT MAX(seq) FROM messages) AS last_seq,
     (SELECT json_group_object(reader, seq) FROM reads) AS reads,
-    (SELECT json_group_array(json_object('id', agent_id, 'name', name, 'at', joined_at)) FROM participants WHERE conversation_id = (SELECT id FROM cur)) AS participants,
+    (SELECT json_group_array(json_object('id', agent_id, 'name', name, 'at', joined_at)) FROM participants WHERE conversation_id = (SELECT id ${CURRENT})) AS participants,
     (SELECT ${asJsonObject(MESSAGE_COLUMNS)} FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1) AS last_line,
     (SELECT MIN(due_at) FROM timers) AS next_timer`;
 type WakeRow = { meta: string; current: string | null; last_seq: number | null; reads: string; participants: string; last_line: string | null; next_timer: number | null };
@@ -206,7 +213,7 @@ export class RoomStore {
   // ── conversations ──
   /** The conversation the room is on: the newest one (closed or not). */
   current(): ConversationRow | null {
-    this.currentCache ??= this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1").toArray()[0] ?? null;
+    this.currentCache ??= this.sql.exec<ConversationRow>(`SELECT * ${CURRENT}`).toArray()[0] ?? null;
     return this.currentCache;
   }
   conversation(id: string): ConversationRow | null {
