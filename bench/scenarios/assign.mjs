@@ -10,7 +10,7 @@
 // and an inbox of their own keep the queue at exactly these chats.
 import { closeAll, mapLimit, now, openSocket, round, sleep, waitFor } from "../lib/sockets.mjs";
 
-export async function assignment(api, adminCookie, { chats = 1000, agents = 10, capacity = 100, concurrency = 16, timeoutMs = 60_000, log }) {
+export async function assignment(api, adminCookie, { chats = 1000, agents = 10, capacity = 100, concurrency = 16, coldWaitMs = 12_000, timeoutMs = 60_000, log }) {
   const stamp = Date.now().toString(36);
   const team = (await api.call("POST", "/teams", { cookie: adminCookie, json: { name: `Bench assignment ${stamp}`, settings: { assignmentMode: "auto", defaultCapacity: capacity } } })).body;
   const inbox = (await api.call("POST", "/inboxes", { cookie: adminCookie, json: { name: `Bench assignment ${stamp}`, kind: "web", teamId: team.id } })).body;
@@ -77,6 +77,11 @@ export async function assignment(api, adminCookie, { chats = 1000, agents = 10, 
   }
   const settleMs = now() - settleStart;
   log(`assignment: ${chats} chats queued through the API in ${Math.round(seedMs)} ms; hub lists ${queued} as queued and unassigned; ${archived} archived after ${Math.round(settleMs)} ms more`);
+  // Then every room goes cold, as the rooms of customers waiting in a queue do (an object with
+  // nothing but hibernatable sockets leaves memory after about 10 s idle; workerd evicts any idle
+  // object after 10 s). Started right away, a run would catch a different mix of warm rooms (the
+  // latest archived) and cold ones each time, and its figure would swing by a third.
+  await sleep(coldWaitMs);
 
   const t0 = now();
   for (const desk of desks) {
@@ -105,6 +110,7 @@ export async function assignment(api, adminCookie, { chats = 1000, agents = 10, 
     queueComplete: queuedInHub,
     archivedBeforeAgents: archived,
     settleMs: round(settleMs, 0),
+    coldWaitMs,
     desksOpenMs: round(desksOpenMs, 0),
     halfAssignedMs: round(halfMs, 0),
     assigned: assignedCount(),
