@@ -111,6 +111,8 @@ const asJsonObject = (columns: string[]) => `json_object(${columns.map((c) => `'
 
 /** The conversation the room is on: the newest one (closed or not). */
 const CURRENT = "FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1";
+/** The newest line both sides see that is not an event (the list preview); isConversationLine in SQL. */
+const LAST_LINE = "FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1";
 
 /**
  * One row of JSON texts (see RoomStore.wake): the reads of current(), lastSeq(),
@@ -124,7 +126,7 @@ const WAKE_QUERY = `SELECT
     (SELECT MAX(seq) FROM messages) AS last_seq,
     (SELECT json_group_object(reader, seq) FROM reads) AS reads,
     (SELECT json_group_array(json_object('id', agent_id, 'name', name, 'at', joined_at)) FROM participants WHERE conversation_id = (SELECT id ${CURRENT})) AS participants,
-    (SELECT ${asJsonObject(MESSAGE_COLUMNS)} FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1) AS last_line,
+    (SELECT ${asJsonObject(MESSAGE_COLUMNS)} ${LAST_LINE}) AS last_line,
     (SELECT MIN(due_at) FROM timers) AS next_timer`;
 type WakeRow = { meta: string; current: string | null; last_seq: number | null; reads: string; participants: string; last_line: string | null; next_timer: number | null };
 
@@ -351,7 +353,7 @@ export class RoomStore {
   /** The newest message both sides see that is not an event line: what a list row previews. */
   lastConversationLine(): RoomMessage | null {
     if (this.lastLineCache === undefined) {
-      const row = this.sql.exec<MessageRow>("SELECT * FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1").toArray()[0];
+      const row = this.sql.exec<MessageRow>(`SELECT * ${LAST_LINE}`).toArray()[0];
       this.lastLineCache = row ? toMessage(row) : null;
     }
     return this.lastLineCache;
@@ -425,7 +427,7 @@ export class RoomStore {
   }
 }
 
-/** What a list row previews: a message both sides see that is not an event line. */
+/** What a list row previews: a message both sides see that is not an event line (LAST_LINE in SQL). */
 const isConversationLine = (m: RoomMessage) => !m.internal && m.kind !== "event";
 
 function toMessage(r: MessageRow): RoomMessage {
