@@ -7,7 +7,7 @@
 //
 // Several batches are queued first and all go cold in one wait; each is then
 // dispatched on its own and the median is the figure.
-import { now, round, sleep } from "../lib/sockets.mjs";
+import { now, percentile, round, sleep } from "../lib/sockets.mjs";
 
 export async function assignmentFloor(floorUrl, { chats = 1000, agents = 10, batches = 3, coldWaitMs = 12_000, log }) {
   const stamp = Date.now().toString(36);
@@ -27,8 +27,7 @@ export async function assignmentFloor(floorUrl, { chats = 1000, agents = 10, bat
     runsMs.push(round(now() - t0, 0));
     await sleep(1_000);
   }
-  const sorted = [...runsMs].sort((x, y) => x - y);
-  const ms = sorted[Math.floor(sorted.length / 2)];
+  const ms = percentile([...runsMs].sort((x, y) => x - y), 50);
   log(`assignment floor: ${batches} × ${chats} cold objects queued in ${Math.round(seedMs)} ms; dispatched in ${runsMs.join(", ")} ms (median ${ms})`);
   return { chats, agents, batches, coldWaitMs, seedMs: round(seedMs, 0), runsMs, ms };
 }
