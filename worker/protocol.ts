@@ -19,8 +19,27 @@ export function deliveryRank(s: DeliveryStatus | null | undefined): number {
   return s ? { pending: 0, sent: 1, failed: 2, delivered: 3, read: 4 }[s] : -1;
 }
 
+/** SPEC §3: 16 KB per message, counted in UTF-8 bytes (what the wire and the channels carry). */
 export const TEXT_LIMIT = 16 * 1024;
-const clientId = z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, "clientId: letters, digits, - and _");
+
+/**
+ * A string's length in UTF-8 bytes, without encoding it: an emoji is 4, an
+ * accented letter 2. A lone surrogate counts 3, as the U+FFFD it is sent as.
+ */
+export function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+export const clientIdSchema = z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/, "clientId: letters, digits, - and _");
 
 export const attachmentRefSchema = z.object({
   key: z.string().min(1).max(300),
@@ -86,12 +105,14 @@ export type Conversation = z.infer<typeof conversationSchema>;
 
 // ───────────────────────── room: client → server ─────────────────────────
 
-const text = z.string().max(TEXT_LIMIT, `Messages are limited to ${TEXT_LIMIT / 1024} KB.`);
+const TOO_LONG = `Messages are limited to ${TEXT_LIMIT / 1024} KB.`;
+// The character check first: a string over the limit in characters is over it in bytes, and is not walked.
+const text = z.string().max(TEXT_LIMIT, TOO_LONG).refine((s) => utf8Length(s) <= TEXT_LIMIT, TOO_LONG);
 
 export const roomCommands = {
   send: z.object({
     type: z.literal("send"),
-    clientId,
+    clientId: clientIdSchema,
     kind: z.enum(["text", "note"]).default("text"),
     body: text.default(""),
     attachments: z.array(attachmentRefSchema).max(10).default([]),

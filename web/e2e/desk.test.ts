@@ -177,6 +177,19 @@ test("the agent's reply reaches the visitor's socket, and the visitor's typing a
   await timeline().getByText("Seen", { exact: true }).waitFor();
 });
 
+test("the composer counts the 16 KB limit in bytes, as the server does, and will not send past it", async () => {
+  const composer = page.getByRole("textbox", { name: "Reply to the customer" });
+  const send = page.getByRole("button", { name: "Send", exact: true });
+  // 9,000 accented letters: 9,000 characters, 18,000 bytes.
+  await composer.fill("é".repeat(9000));
+  await page.getByText("Too long by 1,616 bytes").waitFor();
+  assert.equal(await send.isDisabled(), true, "nothing over the limit can be sent");
+  await composer.fill("é".repeat(8192)); // exactly 16,384 bytes
+  await page.getByText("16,384 / 16,384 bytes").waitFor();
+  assert.equal(await send.isDisabled(), false);
+  await composer.fill("");
+});
+
 test("an internal note is shown to agents only and never reaches the visitor", async () => {
   await page.locator(".modes label", { hasText: "Internal note" }).click();
   const note = page.getByRole("textbox", { name: "Internal note", exact: true });

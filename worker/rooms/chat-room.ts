@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type Identity, identityFrom } from "../identity";
-import { type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
+import { clientIdSchema, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
 import { Timers } from "../timers";
@@ -132,7 +132,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     try {
       frame = parseFrame(data);
     } catch (err) {
-      return this.sendError(ws, err);
+      return this.sendError(ws, err, err instanceof RoomError ? err.clientId : undefined);
     }
     try {
       if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
@@ -441,9 +441,16 @@ function parseFrame(data: string | ArrayBuffer): RoomClientFrame {
   const parsed = roomClientFrame.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RoomError("invalid_frame", `${issue.path.join(".") || "frame"}: ${issue.message}`);
+    throw new RoomError("invalid_frame", `${issue.path.join(".") || "frame"}: ${issue.message}`, refusedClientId(raw));
   }
   return parsed.data;
+}
+
+/** The client id of a refused `send` frame, when it is a well-formed one (it is echoed back). */
+function refusedClientId(raw: unknown): string | undefined {
+  if (!raw || typeof raw !== "object") return undefined;
+  const { type, clientId } = raw as { type?: unknown; clientId?: unknown };
+  return type === "send" && clientIdSchema.safeParse(clientId).success ? (clientId as string) : undefined;
 }
 
 function parseAddress(raw: string | null): RoomAddress | null {

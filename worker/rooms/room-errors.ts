@@ -37,6 +37,8 @@ export class RoomError extends Error {
   constructor(
     readonly code: RoomErrorCode,
     message: string,
+    /** The refused `send`'s client id, so the sender knows which pending message failed. */
+    readonly clientId?: string,
   ) {
     super(message);
   }

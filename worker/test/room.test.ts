@@ -1,7 +1,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
-import { login, seedAgent } from "./helpers";
+import { utf8Length } from "../protocol";
+import { call, login, seedAgent } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isEvent, isMessage, openSocket } from "./ws";
 
@@ -122,6 +123,41 @@ describe("messages", () => {
     }
     visitor.send({ type: "send", clientId: cid(), body: "after the errors" });
     await visitor.next(isMessage("after the errors"));
+  });
+});
+
+describe("the 16 KB text limit (SPEC §3), counted in UTF-8 bytes", () => {
+  it("utf8Length agrees with the encoder, emoji and lone surrogates included", () => {
+    for (const text of ["", "plain", "é", "Grüße aus Köln", "日本語", "😀", "a😀b", "👩‍👩‍👧", "\ud83d", "x\ude00y", "\ud83d\ud83d\ude00"]) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(new TextEncoder().encode(text).length);
+    }
+  });
+
+  it("text up to 16,384 bytes is stored whole; a byte more is refused over the socket and over HTTP, and nothing is stored", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const accentsAtLimit = "é".repeat(8192); // 8,192 characters, 16,384 bytes
+    const emojiAtLimit = "😀".repeat(4096); // 8,192 UTF-16 units, 16,384 bytes
+    visitor.send({ type: "send", clientId: cid(), body: accentsAtLimit });
+    expect((await agent.next(isMessage(accentsAtLimit))).message.body).toHaveLength(8192);
+    agent.send({ type: "send", clientId: cid(), body: emojiAtLimit });
+    await visitor.next(isMessage(emojiAtLimit));
+    const lastSeq = Math.max(...agent.all("message").map((m) => m.message.seq));
+
+    // Under the limit in characters, over it in bytes.
+    for (const body of ["é".repeat(8193), "😀".repeat(4097), `${"x".repeat(16_383)}é`]) {
+      const from = visitor.frames.length;
+      const clientId = cid();
+      visitor.send({ type: "send", clientId, body });
+      const err = await visitor.next((f) => f.type === "error", from);
+      expect(err).toMatchObject({ code: "invalid_frame", clientId, message: expect.stringContaining("16 KB") });
+    }
+    const overHttp = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/messages`, { method: "POST", cookie: f.cookies.sam, json: { clientId: cid(), body: "é".repeat(8193) } });
+    expect(overHttp.status).toBe(400);
+    expect((await overHttp.json<any>()).error.message).toContain("16 KB");
+
+    visitor.send({ type: "send", clientId: cid(), body: "after the refusals" });
+    const next = await agent.next(isMessage("after the refusals"));
+    expect(next.message.seq).toBe(lastSeq + 1); // nothing refused was stored
   });
 });
 
