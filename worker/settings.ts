@@ -33,7 +33,19 @@ export const teamSettingsSchema = z
   .openapi("TeamSettings");
 export type TeamSettings = z.infer<typeof teamSettingsSchema>;
 
-export const teamSettingsPatch = teamSettingsSchema.partial();
+/**
+ * The PATCH form of a settings schema: every field optional and without its
+ * default, so a field the caller leaves out keeps its stored value. (zod's
+ * `.partial()` still fills in a field's default, which would silently reset,
+ * say, a team's visibility when its manager changes a threshold.)
+ */
+export function settingsPatch<S extends z.ZodRawShape>(schema: z.ZodObject<S>) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, field] of Object.entries(schema.shape)) shape[key] = ((field instanceof z.ZodDefault ? field.unwrap() : field) as z.ZodType).optional();
+  return z.object(shape) as unknown as ReturnType<z.ZodObject<S>["partial"]>;
+}
+
+export const teamSettingsPatch = settingsPatch(teamSettingsSchema);
 
 export const INBOX_KINDS = ["web", "whatsapp", "messenger", "instagram", "telegram", "sms", "x"] as const;
 export type InboxKind = (typeof INBOX_KINDS)[number];

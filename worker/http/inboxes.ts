@@ -4,7 +4,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { isAdmin, requireAdmin, requireManager, requireMember } from "../auth/access";
 import { auditStatement } from "../db/audit";
-import { INBOX_KINDS, inboxCredentialsSchema, inboxSettingsSchema, parseInboxSettings } from "../settings";
+import { INBOX_KINDS, inboxCredentialsSchema, inboxSettingsSchema, parseInboxSettings, settingsPatch } from "../settings";
 import { type AppEnv, idParam, newRouter, pageQuery, route } from "./app";
 import { badRequest, notFound } from "./errors";
 
@@ -18,7 +18,7 @@ const inboxBody = z.object({
 const inboxPatch = z.object({
   name: z.string().trim().min(1, "Name is required.").max(100).optional(),
   teamId: z.string().min(1).max(64).optional(),
-  settings: inboxSettingsSchema.partial().optional(),
+  settings: settingsPatch(inboxSettingsSchema).optional(),
   /** Keys given replace stored values; a null value deletes that credential. */
   credentials: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/), z.string().max(4096).nullable()).optional(),
 });

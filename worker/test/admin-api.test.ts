@@ -42,6 +42,22 @@ describe("role matrix", () => {
     expect(readOther.status).toBe(403);
   });
 
+  it("a settings PATCH changes only the fields it names; the others keep their stored values", async () => {
+    const first = await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { settings: { visibility: "assigned", assignmentMode: "manual", awayGraceSeconds: 60 } } });
+    expect((await first.json<Json>()).settings).toMatchObject({ visibility: "assigned", assignmentMode: "manual", awayGraceSeconds: 60 });
+    const second = await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { settings: { overdueSeconds: 600 } } });
+    expect(second.status).toBe(200);
+    const read = await (await call(`/api/v1/teams/${teamA}`, { cookie: manager })).json<Json>();
+    expect(read.settings).toMatchObject({ visibility: "assigned", assignmentMode: "manual", awayGraceSeconds: 60, overdueSeconds: 600 });
+    // Put it back for the other tests.
+    await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { settings: { visibility: "all", assignmentMode: "auto", awayGraceSeconds: 120, overdueSeconds: 300 } } });
+
+    const inbox = await (await call("/api/v1/inboxes", { method: "POST", cookie: admin, json: { name: "Patch test", kind: "web", teamId: teamA, settings: { windowSeconds: 7200, greeting: "Hi" } } })).json<Json>();
+    await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { settings: { autoGreeting: "One moment" } } });
+    const after = await (await call(`/api/v1/inboxes/${inbox.id}`, { cookie: admin })).json<Json>();
+    expect(after.settings).toMatchObject({ windowSeconds: 7200, greeting: "Hi", autoGreeting: "One moment" });
+  });
+
   it("a manager cannot rename a team or change an agent's role", async () => {
     expect((await call(`/api/v1/teams/${teamA}`, { method: "PATCH", cookie: manager, json: { name: "Renamed" } })).status).toBe(403);
     const ari = (await (await call("/api/v1/agents", { cookie: manager })).json<Json>()).items.find((a: Json) => a.email === "ari@example.com");
