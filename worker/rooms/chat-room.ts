@@ -247,17 +247,21 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const known = this.store.address;
     if (!known) this.store.setMeta("address", address);
     else if (known.roomId !== address.roomId) throw new Error(`room ${known.roomId} addressed as ${address.roomId}`);
+    // The inbox moved to another team: its next conversations start there (a running one stays where it is).
+    else if (known.teamId !== address.teamId) this.store.setMeta("address", address);
   }
 
   /** Inbox and team settings, from meta; refreshed from D1 when stale (never on the per-message path). */
-  async settings(force = false): Promise<RoomSettings> {
+  /** `forNewConversation`: the inbox's team's settings as they are now (the inbox may have moved), not the current conversation's team's. */
+  async settings(force = false, forNewConversation = false): Promise<RoomSettings> {
     const cached = this.store.getMeta<RoomSettings>("settings");
     if (cached && !force && Date.now() - cached.loadedAt < SETTINGS_TTL_MS) return cached;
     const address = this.address();
-    const teamId = this.store.current()?.team_id ?? address.teamId;
+    const teamId = forNewConversation ? null : (this.store.current()?.team_id ?? null);
     try {
       const fresh = await loadRoomSettings(this.env.DB, address.inboxId, teamId);
       this.store.setMeta("settings", fresh);
+      if (fresh.inboxTeamId && fresh.inboxTeamId !== address.teamId) this.ensureAddress({ ...address, teamId: fresh.inboxTeamId });
       return fresh;
     } catch (err) {
       if (cached) return cached; // D1 hiccup: keep working on what we know

@@ -17,7 +17,7 @@ export interface RoomHost {
   readonly store: RoomStore;
   readonly timers: Timers;
   address(): RoomAddress;
-  settings(force?: boolean): Promise<RoomSettings>;
+  settings(force?: boolean, forNewConversation?: boolean): Promise<RoomSettings>;
   cachedSettings(): RoomSettings | null;
   broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience?: "all" | "agents" | "visitors"): void;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
@@ -151,7 +151,8 @@ export class ConversationFlow {
       for (const a of f.attachments) {
         if (!(await verifyReceipt(this.env.FILE_URL_SECRET, address.roomId, a))) throw new RoomError("invalid_attachment", `${a.name} was not uploaded to this conversation.`);
       }
-      settings = mayStart ? await this.room.settings() : (this.room.cachedSettings() ?? (await this.room.settings()));
+      // A new conversation reads its settings, and the inbox's team, from D1 (once per conversation).
+      settings = mayStart ? await this.room.settings(true, true) : (this.room.cachedSettings() ?? (await this.room.settings()));
     }
 
     // No awaits from here on: the check, the insert and the fan-out are one step.
@@ -285,6 +286,8 @@ export class ConversationFlow {
 
   private async leave(who: AgentIdentity): Promise<void> {
     const conv = await this.requireVisible(who);
+    // Leaving a closed conversation would put it back in the queue past every close rule; reopen is the way back.
+    if (conv.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed.");
     if (!this.participantIds(conv.id).includes(who.agentId)) throw new RoomError("conflict", "You are not in this conversation.");
     const out: RoomMessage[] = [];
     this.store.transaction(() => {
@@ -326,6 +329,8 @@ export class ConversationFlow {
 
   private async transferToTeam(who: AgentIdentity, teamId: string, note?: string): Promise<void> {
     const conv = await this.requireActive(who);
+    // As for a transfer to an agent: the assignee or a manager, not any participant.
+    if (conv.assignee_id !== who.agentId && !isTeamManager(who, conv.team_id)) throw new RoomError("forbidden", "Only the assignee or a manager can transfer.");
     if (teamId === conv.team_id) throw new RoomError("conflict", "The conversation is already with that team.");
     const team = await this.env.DB.prepare("SELECT name FROM teams WHERE id = ?").bind(teamId).first<{ name: string }>();
     if (!team) throw new RoomError("not_found", "That team does not exist.");

@@ -10,15 +10,18 @@ export interface RoomSettings {
   pendingTimeoutSeconds: number;
   agentResponseTimeoutSeconds: number | null;
   visibility: "all" | "assigned";
+  /** The inbox's team when read: where the room's next conversation starts (an inbox can move). */
+  inboxTeamId: string | null;
   loadedAt: number;
 }
 
-export async function loadRoomSettings(db: D1Database, inboxId: string, teamId: string): Promise<RoomSettings> {
+/** `teamId`: the team of the conversation under way; null reads the inbox's own team's settings. */
+export async function loadRoomSettings(db: D1Database, inboxId: string, teamId: string | null): Promise<RoomSettings> {
   const [inbox, team] = await db.batch([
-    db.prepare("SELECT kind, settings FROM inboxes WHERE id = ?").bind(inboxId),
-    db.prepare("SELECT settings FROM teams WHERE id = ?").bind(teamId),
+    db.prepare("SELECT kind, settings, team_id FROM inboxes WHERE id = ?").bind(inboxId),
+    db.prepare("SELECT settings FROM teams WHERE id = COALESCE(?, (SELECT team_id FROM inboxes WHERE id = ?))").bind(teamId, inboxId),
   ]);
-  const inboxRow = inbox.results[0] as { kind: string; settings: string } | undefined;
+  const inboxRow = inbox.results[0] as { kind: string; settings: string; team_id: string } | undefined;
   const inboxSettings = parseInboxSettings(inboxRow?.settings);
   const teamSettings = parseTeamSettings((team.results[0] as { settings: string } | undefined)?.settings);
   return {
@@ -29,6 +32,7 @@ export async function loadRoomSettings(db: D1Database, inboxId: string, teamId: 
     pendingTimeoutSeconds: teamSettings.pendingTimeoutSeconds,
     agentResponseTimeoutSeconds: teamSettings.agentResponseTimeoutSeconds,
     visibility: teamSettings.visibility,
+    inboxTeamId: inboxRow?.team_id ?? null,
     loadedAt: Date.now(),
   };
 }

@@ -109,8 +109,12 @@ const MESSAGE_COLUMNS: (keyof MessageRow)[] = [
 ];
 const asJsonObject = (columns: string[]) => `json_object(${columns.map((c) => `'${c}', ${c}`).join(", ")})`;
 
-/** The conversation the room is on: the newest one (closed or not). */
-const CURRENT = "FROM conversations WHERE merged_into IS NULL ORDER BY started_at DESC, rowid DESC LIMIT 1";
+/**
+ * The conversation the room is on: the newest one (closed or not), newest by
+ * creation (rowid), not by started_at, which a merge moves back to the
+ * earlier conversation's start.
+ */
+const CURRENT = "FROM conversations WHERE merged_into IS NULL ORDER BY rowid DESC LIMIT 1";
 /** The newest line both sides see that is not an event (the list preview); isConversationLine in SQL. */
 const LAST_LINE = "FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1";
 
@@ -224,7 +228,7 @@ export class RoomStore {
     return this.sql.exec<ConversationRow>("SELECT * FROM conversations WHERE id = ?", id).toArray()[0] ?? null;
   }
   allConversations(): ConversationRow[] {
-    return this.sql.exec<ConversationRow>("SELECT * FROM conversations ORDER BY started_at").toArray();
+    return this.sql.exec<ConversationRow>("SELECT * FROM conversations ORDER BY rowid").toArray();
   }
   insertConversation(row: Pick<ConversationRow, "id" | "status" | "team_id" | "details" | "started_at" | "last_activity_at">): void {
     this.sql.exec(
@@ -244,7 +248,7 @@ export class RoomStore {
     const sets = keys.map((k) => `${k} = ?`).join(", ");
     this.sql.exec(`UPDATE conversations SET ${sets}, version = version + ? WHERE id = ?`, ...keys.map((k) => changes[k] ?? null), bump, id);
     const cached = this.currentCache;
-    if ("merged_into" in changes || "started_at" in changes) {
+    if ("merged_into" in changes) {
       this.currentCache = undefined; // which conversation is current may change
     } else if (cached?.id === id) {
       // A new object: callers holding the row from before the write keep seeing it as it was.

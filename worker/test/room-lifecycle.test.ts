@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
-import { call } from "./helpers";
+import { call, seedInbox } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isEvent, isMessage, openSocket } from "./ws";
 
@@ -105,6 +105,73 @@ describe("conversation state moves", () => {
     }));
     expect(state.earlier).toBe(state.current);
     expect(state.conversations).toEqual([state.current]);
+  });
+
+  it("merging the first of three conversations into the current one keeps the current one current", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    const first = (await conversationOf(v.roomId)).id;
+    const episode = async (body: string) => {
+      const closedFrom = visitor.frames.length;
+      agent.send({ type: "close", reason: "resolved" });
+      await visitor.next(isEvent("closed"), closedFrom);
+      const from = agent.frames.length;
+      visitor.send({ type: "send", clientId: cid(), body });
+      await visitor.next(isMessage(body));
+      agent.send({ type: "join" });
+      return (await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open", from)).conversation.id as string;
+    };
+    const second = await episode("Second episode");
+    const third = await episode("Third episode");
+    expect(new Set([first, second, third]).size).toBe(3);
+    agent.send({ type: "merge", fromConversationId: first });
+    await agent.next(isEvent("merged"));
+    expect((await conversationOf(v.roomId)).id).toBe(third);
+    const again = await f.agentSocket(f.cookies.sam, v.roomId);
+    expect(again.frames.find((fr) => fr.type === "welcome").conversation).toMatchObject({ id: third, status: "open" });
+    agent.send({ type: "send", clientId: cid(), body: "Still here" });
+    await visitor.next(isMessage("Still here"));
+    expect((await conversationOf(v.roomId)).id).toBe(third);
+  });
+
+  it("the assignee cannot leave a closed conversation back into the queue", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "close", reason: "resolved" });
+    await visitor.next(isEvent("closed"));
+    const from = agent.frames.length;
+    agent.send({ type: "leave" });
+    expect((await agent.next((fr) => fr.type === "error", from)).code).toBe("conversation_closed");
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "closed", close_reason: "resolved" });
+  });
+
+  it("a participant who is not the assignee cannot transfer to another team", async () => {
+    const { v } = await f.assignedConversation();
+    const ann = await f.agentSocket(f.cookies.ann, v.roomId);
+    ann.send({ type: "join" });
+    await ann.next(isEvent("joined"));
+    ann.send({ type: "transfer", teamId: f.otherTeamId });
+    expect((await ann.next((fr) => fr.type === "error")).code).toBe("forbidden");
+    expect(await conversationOf(v.roomId)).toMatchObject({ team_id: f.teamId, assignee_id: f.ids.sam });
+  });
+
+  it("after its inbox moves to another team, a returning customer's new conversation queues in that team", async () => {
+    const inboxId = await seedInbox(f.teamId, "web");
+    const session = await (await call(`/api/v1/widget/${inboxId}/session`, { method: "POST", json: {}, headers: { "cf-connecting-ip": "10.9.9.9" } })).json<any>();
+    const visitor = await openSocket(`/ws/visitor?token=${encodeURIComponent(session.token)}`);
+    visitor.send({ type: "send", clientId: cid(), body: "Before the move" });
+    await visitor.next(isMessage("Before the move"));
+    expect((await conversationOf(session.roomId)).team_id).toBe(f.teamId);
+    const mia = await f.agentSocket(f.cookies.mia, session.roomId);
+    mia.send({ type: "close", reason: "resolved" });
+    await visitor.next(isEvent("closed"));
+    await mia.close();
+
+    await env.DB.prepare("UPDATE inboxes SET team_id = ? WHERE id = ?").bind(f.otherTeamId, inboxId).run();
+    visitor.send({ type: "send", clientId: cid(), body: "After the move" });
+    await visitor.next(isMessage("After the move"));
+    expect(await conversationOf(session.roomId)).toMatchObject({ team_id: f.otherTeamId, status: "queued" });
+    const otto = await f.agentSocket(f.cookies.otto, session.roomId);
+    expect(otto.frames.find((fr) => fr.type === "welcome").conversation.teamId).toBe(f.otherTeamId);
+    await visitor.close();
   });
 
   it("a transfer to another team puts the conversation in that team's queue", async () => {
