@@ -208,6 +208,31 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
   }
 
+  /**
+   * Who may see the conversation can change under open sockets: in a team
+   * where agents see only their own chats, someone taking it hides it from the
+   * others; a transfer moves it to another team. Agents who may no longer see
+   * it are told and disconnected, so nothing said afterwards (notes included)
+   * reaches them. Their desk's reconnect is then refused at the door.
+   */
+  dropAgentsWhoCannotSee(): void {
+    const current = this.store.current();
+    const address = this.store.address;
+    const visibility = this.cachedSettings()?.visibility;
+    if (!current || !address || !visibility) return;
+    const participants = this.store.participants(current.id).map((p) => p.id);
+    for (const ws of this.ctx.getWebSockets("agent")) {
+      const who = this.socketState(ws)?.identity;
+      if (who?.kind !== "agent" || canSee(who, current, address.teamId, visibility, participants)) continue;
+      this.sendTo(ws, { type: "error", code: "forbidden", message: "You can no longer see this conversation." });
+      try {
+        ws.close(4403, "no longer visible");
+      } catch {
+        // already closing
+      }
+    }
+  }
+
   visitorOnline(): boolean {
     return this.ctx.getWebSockets("visitor").length > 0;
   }

@@ -20,6 +20,7 @@ export interface RoomHost {
   settings(force?: boolean, forNewConversation?: boolean): Promise<RoomSettings>;
   cachedSettings(): RoomSettings | null;
   broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience?: "all" | "agents" | "visitors"): void;
+  dropAgentsWhoCannotSee(): void;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
@@ -561,6 +562,8 @@ export class ConversationFlow {
     for (const m of messages) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
     const row = this.store.conversation(conversationId);
     if (row) this.emitConversation(row);
+    // A state change (assigned, transferred, left) may hide the conversation from some open sockets.
+    this.room.dropAgentsWhoCannotSee();
     this.room.scheduleFlush();
     if (tellHub) this.room.syncHub(true, alsoTeams);
   }

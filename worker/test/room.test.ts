@@ -1,4 +1,5 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import { utf8Length } from "../protocol";
@@ -20,6 +21,12 @@ const newVisitor = () => f.newVisitor();
 const visitorSocket = (token: string, after?: number) => f.visitorSocket(token, after);
 const agentSocket = (cookie: string, roomId: string, after?: number) => f.agentSocket(cookie, roomId, after);
 const assignedConversation = () => f.assignedConversation();
+/** The fixture team's visibility, in D1; a room reads it when its next conversation starts. */
+const setVisibility = (visibility: "all" | "assigned") =>
+  env.DB.prepare("UPDATE teams SET settings = json_set(settings, '$.visibility', ?) WHERE id = ?").bind(visibility, f.teamId).run();
+/** Resolves once the server has closed the socket. */
+const closed = (ws: WebSocket) =>
+  ws.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise<void>((resolve) => ws.addEventListener("close", () => resolve(), { once: true }));
 const summaryOf = (roomId: string) => runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.summaryForHub()!);
 
 describe("messages", () => {
@@ -111,6 +118,33 @@ describe("messages", () => {
     expect((await visitor.next((f) => f.type === "error", from)).code).toBe("forbidden");
     visitor.send({ type: "send", clientId: cid(), body: "still here" });
     await visitor.next(isMessage("still here"));
+  });
+
+  it("in a team where agents see only their own chats, someone taking the chat disconnects the other agents' sockets before anything else is said", async () => {
+    await setVisibility("assigned");
+    try {
+      const v = await newVisitor();
+      const visitor = await visitorSocket(v.token);
+      visitor.send({ type: "send", clientId: cid(), body: "Anyone?" });
+      await visitor.next(isMessage("Anyone?"));
+      const ann = await agentSocket(f.cookies.ann, v.roomId); // queued: every team agent may look
+      const sam = await agentSocket(f.cookies.sam, v.roomId);
+      sam.send({ type: "join" });
+      await sam.next(isEvent("assigned"));
+      expect(await ann.next((fr) => fr.type === "error" && fr.code === "forbidden")).toMatchObject({ message: "You can no longer see this conversation." });
+      await closed(ann.ws);
+      sam.send({ type: "send", clientId: cid(), kind: "note", body: "Between us: refund approved" });
+      visitor.send({ type: "send", clientId: cid(), body: "My order number is 42" });
+      await sam.next(isMessage("My order number is 42"));
+      expect(JSON.stringify(ann.frames)).not.toContain("refund approved");
+      expect(JSON.stringify(ann.frames)).not.toContain("order number");
+      // Reconnecting is refused; the manager still sees it.
+      expect(String(await openSocket(`/ws/room/${encodeURIComponent(v.roomId)}`, { cookie: f.cookies.ann }).catch((e: Error) => e))).toContain("403");
+      const mia = await agentSocket(f.cookies.mia, v.roomId);
+      expect(mia.frames.find((fr) => fr.type === "welcome").conversation.assignee.id).toBe(f.ids.sam);
+    } finally {
+      await setVisibility("all");
+    }
   });
 
   it("invalid frames get an error frame and the socket stays usable", async () => {
