@@ -18,12 +18,33 @@ const listQuery = pageQuery.extend({
 const conversationParam = z.object({ id: z.string().min(1).max(64).openapi({ param: { name: "id", in: "path" } }) });
 const messagesQuery = z.object({ afterSeq: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(200) });
 
-/** SQL filter + binds: conversations of teams the agent belongs to (admins: all). */
-function teamScope(agent: CurrentAgent, column: string): { sql: string; binds: string[] } {
+/**
+ * SQL filter + binds over a conversations table (`alias.` prefix, or none):
+ * what the agent may read, as in the room (room-access canSee). Admins read
+ * everything; a manager their teams'; an agent their teams' conversations,
+ * except in a team whose visibility is "assigned", where only their own and
+ * unassigned ones (the archive does not keep participants, so an agent who
+ * only joined does not get it back here).
+ */
+function teamScope(agent: CurrentAgent, alias = ""): { sql: string; binds: string[] } {
   if (isAdmin(agent)) return { sql: "1 = 1", binds: [] };
-  const ids = agent.teams.map((t) => t.teamId);
-  if (!ids.length) return { sql: "0 = 1", binds: [] };
-  return { sql: `${column} IN (${ids.map(() => "?").join(",")})`, binds: ids };
+  const col = (name: string) => `${alias ? `${alias}.` : ""}${name}`;
+  const managed = agent.teams.filter((t) => t.role === "manager").map((t) => t.teamId);
+  const member = agent.teams.filter((t) => t.role !== "manager").map((t) => t.teamId);
+  const parts: string[] = [];
+  const binds: string[] = [];
+  if (managed.length) {
+    parts.push(`${col("team_id")} IN (${managed.map(() => "?").join(",")})`);
+    binds.push(...managed);
+  }
+  if (member.length) {
+    parts.push(
+      `(${col("team_id")} IN (${member.map(() => "?").join(",")}) AND (${col("assignee_id")} IS NULL OR ${col("assignee_id")} = ?
+        OR COALESCE((SELECT json_extract(t.settings, '$.visibility') FROM teams t WHERE t.id = ${col("team_id")}), 'all') <> 'assigned'))`,
+    );
+    binds.push(...member, agent.id);
+  }
+  return parts.length ? { sql: `(${parts.join(" OR ")})`, binds } : { sql: "0 = 1", binds: [] };
 }
 
 /** User text → an FTS5 query of quoted prefix terms (no operators from the user). */
@@ -38,7 +59,7 @@ archiveRoutes.openapi(route({ method: "get", path: "/search", summary: "Full-tex
   const { q, page, perPage } = c.req.valid("query");
   const match = ftsQuery(q);
   if (!match) return c.json({ items: [], total: 0, page, perPage }, 200);
-  const scope = teamScope(c.var.agent, "c.team_id");
+  const scope = teamScope(c.var.agent, "c");
   const from = `FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id WHERE messages_fts MATCH ? AND ${scope.sql}`;
   const [rows, total] = await c.env.DB.batch([
     c.env.DB.prepare(
@@ -54,7 +75,7 @@ archiveRoutes.openapi(route({ method: "get", path: "/search", summary: "Full-tex
 
 archiveRoutes.openapi(route({ method: "get", path: "/conversations", summary: "Archived conversations (Closed list), newest first", tag: "archive", query: listQuery }), async (c) => {
   const { status, teamId, inboxId, assigneeId, page, perPage } = c.req.valid("query");
-  const scope = teamScope(c.var.agent, "team_id");
+  const scope = teamScope(c.var.agent);
   const filters = [scope.sql, "status = ?", "merged_into IS NULL"];
   const binds: string[] = [...scope.binds, status];
   for (const [col, value] of [["team_id", teamId], ["inbox_id", inboxId], ["assignee_id", assigneeId]] as const) {
@@ -97,7 +118,7 @@ archiveRoutes.openapi(
 );
 
 async function loadScoped(c: Context<AppEnv>, id: string): Promise<Record<string, unknown>> {
-  const scope = teamScope(c.var.agent, "team_id");
+  const scope = teamScope(c.var.agent);
   const conv = await c.env.DB.prepare(`SELECT * FROM conversations WHERE id = ? AND ${scope.sql}`).bind(id, ...scope.binds).first<Record<string, unknown>>();
   if (!conv) throw notFound("Conversation");
   return conv;

@@ -342,6 +342,33 @@ describe("timers", () => {
     expect((await call("/api/v1/search?q=", { cookie: f.cookies.ann })).status).toBe(400);
   });
 
+  it("in a team where agents see only their own chats, the archive shows an agent only theirs; managers see all", async () => {
+    const { v, visitor, agent } = await f.assignedConversation(); // Sam's
+    visitor.send({ type: "send", clientId: cid(), body: "Passport number 12345" });
+    await agent.next(isMessage("Passport number 12345"));
+    agent.send({ type: "close", reason: "resolved" });
+    await agent.next(isEvent("closed"));
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const id = (await conversationOf(v.roomId)).id;
+    await env.DB.prepare("UPDATE teams SET settings = json_set(settings, '$.visibility', 'assigned') WHERE id = ?").bind(f.teamId).run();
+    try {
+      const as = (cookie: string) => ({
+        one: async () => (await call(`/api/v1/conversations/${id}`, { cookie })).status,
+        search: async () => (await (await call("/api/v1/search?q=passport", { cookie })).json<any>()).items.some((i: any) => i.conversationId === id),
+        listed: async () => (await (await call("/api/v1/conversations?status=closed&perPage=100", { cookie })).json<any>()).items.some((c: any) => c.id === id),
+      });
+      const ann = as(f.cookies.ann);
+      expect([await ann.one(), await ann.search(), await ann.listed()]).toEqual([404, false, false]);
+      const sam = as(f.cookies.sam);
+      expect([await sam.one(), await sam.search(), await sam.listed()]).toEqual([200, true, true]);
+      const mia = as(f.cookies.mia); // manager
+      expect([await mia.one(), await mia.search(), await mia.listed()]).toEqual([200, true, true]);
+    } finally {
+      await env.DB.prepare("UPDATE teams SET settings = json_set(settings, '$.visibility', 'all') WHERE id = ?").bind(f.teamId).run();
+    }
+    expect((await call(`/api/v1/conversations/${id}`, { cookie: f.cookies.ann })).status).toBe(200);
+  });
+
   it("a room with hundreds of long messages waiting archives every one of them", async () => {
     const { v, visitor } = await f.assignedConversation();
     // 8 KB each: a 200-message batch is 1.6 MB of text, more than one bound value should carry.
