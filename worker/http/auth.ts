@@ -51,13 +51,19 @@ authRoutes.openapi(
       .first<{ agent_id: string; expires_at: number; used_at: number | null }>();
     if (!row || row.used_at || row.expires_at < Date.now()) throw badRequest("This link is invalid or has expired.");
     const now = Date.now();
-    // Mark the token used in the same batch, guarded on used_at, so two racing uses cannot both succeed.
-    const [used] = await c.env.DB.batch([
+    const hash = await hashPassword(password);
+    // One batch (one transaction; D1 runs batches one after another), every statement guarded
+    // on the token, so of two racing uses exactly one sets the password: the first statement
+    // writes only while the token is unused, the second spends it, the third signs the agent
+    // out everywhere only for the use that spent it.
+    const [set] = await c.env.DB.batch([
+      c.env.DB.prepare(
+        "UPDATE agents SET password_hash = ?, updated_at = ? WHERE id = ? AND EXISTS (SELECT 1 FROM password_tokens WHERE id = ? AND used_at IS NULL AND expires_at >= ?)",
+      ).bind(hash, now, row.agent_id, id, now),
       c.env.DB.prepare("UPDATE password_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL").bind(now, id),
-      c.env.DB.prepare("UPDATE agents SET password_hash = ?, updated_at = ? WHERE id = ?").bind(await hashPassword(password), now, row.agent_id),
-      c.env.DB.prepare("DELETE FROM sessions WHERE agent_id = ?").bind(row.agent_id),
+      c.env.DB.prepare("DELETE FROM sessions WHERE agent_id = ? AND EXISTS (SELECT 1 FROM password_tokens WHERE id = ? AND used_at = ?)").bind(row.agent_id, id, now),
     ]);
-    if (!used.meta.changes) throw badRequest("This link is invalid or has expired.");
+    if (!set.meta.changes) throw badRequest("This link is invalid or has expired.");
     return c.json({ ok: true }, 200);
   },
 );

@@ -100,5 +100,20 @@ describe("sign-in", () => {
     await expect(login("new@example.com", "my first password")).resolves.toContain("edgedesk_session=");
     const again = await call("/api/v1/auth/set-password", { method: "POST", json: { token, password: "another password!" } });
     expect(again.status).toBe(400);
+    await expect(login("new@example.com", "my first password")).resolves.toContain("edgedesk_session=");
+  });
+
+  it("two uses of one invite link at once: exactly one sets the password, and it is that one's", async () => {
+    const admin = await login("ada@example.com");
+    const res = await call("/api/v1/agents", { method: "POST", cookie: admin, json: { email: "racer@example.com", name: "Racer" } });
+    const token = new URL((await res.json<{ inviteUrl: string }>()).inviteUrl).hash.replace("#token=", "");
+    const passwords = ["first racing password", "second racing password"];
+    const results = await Promise.all(passwords.map((password) => call("/api/v1/auth/set-password", { method: "POST", json: { token, password } })));
+    expect(results.map((r) => r.status).sort()).toEqual([200, 400]);
+    const winner = passwords[results.findIndex((r) => r.status === 200)];
+    const loser = passwords.find((p) => p !== winner)!;
+    const attempt = (password: string) => call("/api/v1/auth/login", { method: "POST", json: { email: "racer@example.com", password } });
+    expect((await attempt(winner)).status).toBe(200);
+    expect((await attempt(loser)).status).toBe(401);
   });
 });
