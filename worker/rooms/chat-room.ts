@@ -108,8 +108,12 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       replay = this.store.messagesBefore(lastSeq + 1, BACKLOG, agent);
       hasMore = replay.length > 0 && this.store.messagesBefore(replay[0].seq, 1, agent).length > 0;
     } else {
-      replay = this.store.messagesAfter(from, MAX_REPLAY, agent);
-      hasMore = replay.length === MAX_REPLAY;
+      replay = this.store.messagesAfter(from, MAX_REPLAY + 1, agent);
+      hasMore = replay.length > MAX_REPLAY;
+      // Missed more than one resume carries: the newest MAX_REPLAY, and the client pages back
+      // from replayFrom with `history` for the rest, as a fresh client does. (Replaying the
+      // oldest would leave a gap before `live` that `history`, which pages backwards, cannot fill.)
+      if (hasMore) replay = this.store.messagesBefore(lastSeq + 1, MAX_REPLAY, agent);
     }
     const current = this.store.current();
     this.sendTo(ws, {

@@ -196,6 +196,36 @@ describe("the 16 KB text limit (SPEC §3), counted in UTF-8 bytes", () => {
 });
 
 describe("lossless resume", () => {
+  it("a client that missed more than a resume carries gets the newest 5,000 and pages back through the rest with history, without a gap", async () => {
+    const { v, agent } = await assignedConversation();
+    const after = Math.max(...agent.all("message").map((m) => m.message.seq));
+    await agent.close();
+    const conversationId = (await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.current()!.id));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) =>
+      r.store.transaction(() => {
+        for (let i = 0; i < 5200; i++) r.store.insertMessage({ conversationId, kind: "text", author: { type: "visitor", id: "v", name: null }, body: `missed ${i}`, internal: false }, Date.now());
+      }),
+    );
+    const back = await agentSocket(f.cookies.sam, v.roomId, after);
+    const welcome = back.frames.find((fr) => fr.type === "welcome");
+    const replayed: number[] = back.all("replay").flatMap((fr) => fr.messages.map((m: any) => m.seq));
+    expect(welcome.hasMore).toBe(true);
+    expect(replayed).toHaveLength(5000);
+    expect(replayed.at(-1)).toBe(welcome.lastSeq);
+    expect(welcome.replayFrom).toBe(replayed[0]);
+    // Page back from replayFrom until reaching what the client had: every missed seq, once.
+    const seen = new Set(replayed);
+    let before = welcome.replayFrom;
+    while (before > after + 1) {
+      const from = back.frames.length;
+      back.send({ type: "history", before, limit: 200 });
+      const page = await back.next((fr) => fr.type === "history", from);
+      for (const m of page.messages) seen.add(m.seq);
+      before = page.messages[0].seq;
+    }
+    for (let seq = after + 1; seq <= welcome.lastSeq; seq++) expect(seen.has(seq), `seq ${seq}`).toBe(true);
+  });
+
   it("a client that reconnects with its last sequence gets exactly what it missed, once", async () => {
     const { v, visitor, agent } = await assignedConversation();
     const seen = agent.all("message").map((f) => f.message.seq);

@@ -168,8 +168,9 @@ export class RoomSession {
   #onFrame(frame: RoomServerFrame): void {
     switch (frame.type) {
       case "welcome": {
-        // A room that has fewer messages than we hold was reset: start over.
-        if (frame.lastSeq < this.lastSeq) this.#clear();
+        // A room that has fewer messages than we hold was reset, or we missed more than a resume
+        // carries (hasMore on a resume: a gap before replayFrom): start over from what comes.
+        if (frame.lastSeq < this.lastSeq || (this.messages.length && frame.hasMore)) this.#clear();
         const fresh = !this.messages.length;
         this.conversation = frame.conversation;
         this.reads = { ...frame.reads };
