@@ -530,6 +530,8 @@ export class ConversationFlow {
         const due = conv.last_activity_at + settings.inactivityTimeoutSeconds * 1000;
         if (now < due) return later(due);
         if (conv.flagged) return later(now + settings.inactivityTimeoutSeconds * 1000);
+        // Pending waits on the customer: its own timeout (SPEC §4, 48 h by default) decides, not inactivity.
+        if (conv.status === "pending") return later(now + settings.inactivityTimeoutSeconds * 1000);
         return this.close(conv, "expired", "No activity", null);
       }
       case "pending": {

@@ -267,7 +267,11 @@ describe("timers", () => {
     const { v, agent } = await f.assignedConversation();
     agent.send({ type: "setStatus", status: "pending" });
     await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "pending");
-    await timePasses(v.roomId, "pending", 49 * 3600 * 1000);
+    // A day without activity does not close a pending conversation: the pending timeout decides.
+    await timePasses(v.roomId, "inactivity", 25 * 3600 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "pending" });
+    await timePasses(v.roomId, "pending", 24 * 3600 * 1000);
     await runDurableObjectAlarm(roomStub(v.roomId));
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "closed", close_reason: "abandoned" });
   });
