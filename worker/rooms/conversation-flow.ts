@@ -404,15 +404,19 @@ export class ConversationFlow {
     const windowEnds = (conv.last_customer_at ?? conv.started_at) + settings.windowSeconds * 1000;
     if (now >= windowEnds) throw new RoomError("window_closed", "The messaging window has closed; the customer has to write again.");
     const out: RoomMessage[] = [];
+    // closed → open (SPEC §2), with the reopening agent as assignee: they are continuing it. It
+    // never passes through the queue, where auto assignment would hand it to someone else first.
     this.store.transaction(() => {
-      this.store.updateConversation(conv.id, { status: "queued", close_reason: null, close_comment: null, closed_at: null, assignee_id: null, assignee_name: null, last_activity_at: now });
+      this.store.updateConversation(conv.id, {
+        status: "open", close_reason: null, close_comment: null, closed_at: null,
+        assignee_id: who.agentId, assignee_name: who.name, avoid_agent_id: null, last_activity_at: now,
+      });
+      this.store.addParticipant(conv.id, who.agentId, who.name, now);
       this.room.timers.set("window", conv.id, windowEnds);
       this.room.timers.set("inactivity", conv.id, now + settings.inactivityTimeoutSeconds * 1000);
-      out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, {}, now));
+      out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, { agentId: who.agentId }, now));
     });
     this.finish(conv.id, out);
-    // The reopening agent takes it; if the hub says no (capacity), it waits in the queue.
-    await this.askHub(who, { mode: "take", agentId: who.agentId }).catch(() => undefined);
   }
 
   private async critical(who: AgentIdentity, f: Frame<"critical">): Promise<void> {

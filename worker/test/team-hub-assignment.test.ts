@@ -1,5 +1,6 @@
 // Assignment through the team hub and real chat rooms (SPEC §6).
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Assignment } from "../teams/assignment";
 import type { HubStore } from "../teams/hub-store";
@@ -57,6 +58,24 @@ describe("auto assignment", () => {
     await t.eventually(async () => expect((await t.summary(second.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
     expect((await t.summary(third.conversationId))?.status).toBe("queued");
     expect(await t.summary(first.conversationId)).toBeNull();
+  });
+
+  it("an agent who reopens a closed conversation gets it back, even when auto mode would pick someone else", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 5 }, [{ name: "Ann" }, { name: "Ben" }]);
+    await t.connect(t.agents.Ann);
+    const first = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(first.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    const busy = await t.newConversation(); // Ann now has two, Ben (not yet online) none
+    await t.eventually(async () => expect((await t.summary(busy.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await t.close(first.address);
+    await t.eventually(async () => expect(await t.summary(first.conversationId)).toBeNull());
+    await t.connect(t.agents.Ben);
+    const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(first.roomId));
+    const res = await room.perform(t.agents.Ann.identity, first.address, { type: "reopen" });
+    expect(res.ok).toBe(true);
+    await t.eventually(async () => expect(await t.summary(first.conversationId)).toMatchObject({ status: "open", assigneeId: t.agents.Ann.id }));
+    await t.settled();
+    expect((await t.summary(first.conversationId))?.assigneeId).toBe(t.agents.Ann.id);
   });
 
   it("ties on open chats go to the agent idle longest, not to the first in the list", async () => {
