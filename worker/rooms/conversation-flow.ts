@@ -278,8 +278,10 @@ export class ConversationFlow {
     const conv = await this.requireVisible(who);
     if (conv.status === "bot" || conv.status === "queued") {
       const outcome = await this.requestFromHub(who, conv, { mode: "take", agentId: who.agentId });
-      // Grab mode: managers do not take from the queue, they join as participants (SPEC §1).
-      if (outcome.ok || outcome.code !== "managers_join") return throwIfRefused(outcome);
+      // Grab mode: managers do not take from the queue, they join as participants (SPEC §1);
+      // so do admins who are not in the team (they join every conversation, but take no chats).
+      const joinsInstead = !outcome.ok && (outcome.code === "managers_join" || (outcome.code === "not_member" && who.role === "admin"));
+      if (!joinsInstead) return throwIfRefused(outcome);
     }
     if (!this.store.addParticipant(conv.id, who.agentId, who.name, Date.now())) return;
     this.finish(conv.id, [this.event(conv.id, "joined", `${who.name} joined the conversation`, false, { agentId: who.agentId })]);

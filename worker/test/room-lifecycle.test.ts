@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
-import { call, seedInbox } from "./helpers";
+import { call, login, seedAgent, seedInbox } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isEvent, isMessage, openSocket } from "./ws";
 
@@ -193,6 +193,22 @@ describe("permissions", () => {
     const close = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/close`, { method: "POST", cookie: f.cookies.otto, json: { reason: "resolved" } });
     expect(close.status).toBe(403);
     expect((await conversationOf(v.roomId)).status).toBe("open");
+  });
+
+  it("an admin who is not in the team joins a queued conversation as a participant", async () => {
+    await seedAgent({ email: "ada@room.test", name: "Ada", role: "admin" });
+    const v = await f.newVisitor();
+    const visitor = await f.visitorSocket(v.token);
+    visitor.send({ type: "send", clientId: cid(), body: "Hello admin?" });
+    await visitor.next(isMessage("Hello admin?"));
+    const ada = await f.agentSocket(await login("ada@room.test"), v.roomId);
+    ada.send({ type: "join" });
+    await ada.next(isEvent("joined"));
+    expect(ada.all("error")).toEqual([]);
+    const participants = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.participants(r.store.current()!.id).map((p) => p.name));
+    expect(participants).toEqual(["Ada"]);
+    ada.send({ type: "send", clientId: cid(), body: "Ada here, how can I help?" });
+    await visitor.next(isMessage("Ada here, how can I help?"));
   });
 
   it("an agent who is not in the conversation cannot answer the customer until they join", async () => {
