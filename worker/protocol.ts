@@ -211,6 +211,9 @@ export const conversationSummarySchema = z.object({
   lastCustomerSeq: z.number().int(),
   /** When the customer started waiting for an agent reply; null when answered. */
   waitingSince: z.number().int().nullable(),
+  /** The customer's last message (the "new customer activity" sort, SPEC §5); null before any. */
+  lastCustomerAt: z.number().int().nullable(),
+  /** Either side's last message or state change. */
   lastActivityAt: z.number().int(),
   startedAt: z.number().int(),
   /** Visitor has a socket open right now. */

@@ -33,6 +33,7 @@ export function buildSummary(
     lastSeq: room.store.lastSeq(),
     lastCustomerSeq: row.last_customer_seq,
     waitingSince: row.waiting_since,
+    lastCustomerAt: row.last_customer_at,
     lastActivityAt: row.last_activity_at,
     startedAt: row.started_at,
     visitorOnline: room.visitorOnline(),

@@ -19,7 +19,7 @@ export type DeskCounts = Record<DeskListId, number>;
 /** The lists the team sockets keep live. */
 export const isLiveList = (id: DeskListId): id is DeskList => id !== "closed" && id !== "tickets";
 
-/** SPEC §5: "new customer activity" (most recent activity first) or "new chat" (newest conversation first). */
+/** SPEC §5: "new customer activity" (the customer wrote most recently first) or "new chat" (newest conversation first). */
 export type SortOrder = "activity" | "newest";
 
 export const emptyCounts = (): DeskCounts => Object.fromEntries(DESK_LISTS.map((l) => [l.id, 0])) as DeskCounts;
@@ -41,7 +41,9 @@ export function rowsOf<T extends ConversationSummary>(conversations: Iterable<T>
       ? (c: T) => c.waitingSince ?? c.startedAt
       : sort === "newest"
         ? (c: T) => -c.startedAt
-        : (c: T) => -c.lastActivityAt;
+        : // "New customer activity": an agent's reply does not move a conversation up. (Summaries
+          // indexed before lastCustomerAt existed lack it: their start stands in.)
+          (c: T) => -(c.lastCustomerAt ?? c.startedAt);
   return rows.sort((a, b) => Number(b.critical) - Number(a.critical) || key(a) - key(b) || a.id.localeCompare(b.id));
 }
 
