@@ -78,12 +78,16 @@ export class Assignment {
     }
     if (!store.member(req.agent.id)) return refuse("not_member", "That agent is not a member of this team.");
     if (conversation.claimAgentId) return refuse("conflict", "This conversation is already being handed to an agent.");
+    // Manager rights come from the hub's member list, which follows role changes at once
+    // (membersChanged), not from the identity a socket was opened with.
+    const member = store.member(by.agentId);
+    const manager = member ? isManagerLike(member) : isTeamManager(by, teamId);
     switch (req.mode) {
       case "take": {
         if (by.agentId !== req.agent.id) return refuse("forbidden", "You can only take a conversation for yourself.");
         if (s.status !== "queued" && s.status !== "bot") return refuse("conflict", "This conversation is no longer waiting.");
         // SPEC §1: in grab mode managers join instead of grabbing; they can still assign to themselves.
-        if (settings.assignmentMode === "grab" && isTeamManager(by, teamId)) {
+        if (settings.assignmentMode === "grab" && manager) {
           return refuse("managers_join", "In grab mode managers join conversations; assign it to yourself to take it over.");
         }
         const member = store.member(by.agentId);
@@ -92,11 +96,11 @@ export class Assignment {
         return { ok: true, conversation };
       }
       case "assign":
-        if (!isTeamManager(by, teamId)) return refuse("forbidden", "Only a manager or an admin can assign conversations.");
+        if (!manager) return refuse("forbidden", "Only a manager or an admin can assign conversations.");
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
         return { ok: true, conversation };
       case "transfer":
-        if (s.assigneeId !== by.agentId && !isTeamManager(by, teamId)) return refuse("forbidden", "Only the assignee or a manager can transfer this conversation.");
+        if (s.assigneeId !== by.agentId && !manager) return refuse("forbidden", "Only the assignee or a manager can transfer this conversation.");
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
         if (!isReachableOnline(store.presence(req.agent.id))) return refuse("agent_unavailable", "That agent is not available for chats right now.");
         return { ok: true, conversation };

@@ -409,10 +409,14 @@ export class TeamHub extends DurableObject<Env> {
 
   private async reloadMembers(): Promise<void> {
     this.store.replaceMembers(await loadMembers(this.env.DB, this.teamId), this.clock.now());
-    // Someone removed from the team loses the desk at once, not at their next reconnect.
+    // Someone removed from the team loses the desk at once, not at their next reconnect; someone
+    // whose role in it changed is reconnected, so their desk and its identity show the new role.
     for (const ws of this.desk.all()) {
       const who = this.desk.identity(ws);
-      if (who && who.role !== "admin" && !this.store.member(who.agentId)) ws.close(4003, "no longer a member of this team");
+      if (!who) continue;
+      const member = this.store.member(who.agentId);
+      if (who.role !== "admin" && !member) ws.close(4003, "no longer a member of this team");
+      else if (member && member.teamRole !== (who.teams.find((t) => t.teamId === this.teamId)?.role ?? member.teamRole)) ws.close(4009, "your role in this team changed");
     }
     this.publishPresence();
     this.assignment.run();

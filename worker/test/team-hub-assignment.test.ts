@@ -260,6 +260,20 @@ describe("manual mode and permissions", () => {
     expect((await t.summary(c.conversationId))?.status).toBe("queued");
   });
 
+  it("a manager demoted to agent loses manager rights at once, even over a desk opened before", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Mia", role: "manager" }, { name: "Ben" }]);
+    const mia = await t.connect(t.agents.Mia);
+    const c = await t.newConversation();
+    await env.DB.prepare("UPDATE team_members SET role = 'agent' WHERE team_id = ? AND agent_id = ?").bind(t.teamId, t.agents.Mia.id).run();
+    await t.hub.membersChanged();
+    // Her desk is reconnected (closed here), to come back with the new role.
+    await new Promise<void>((resolve) => (mia.ws.readyState === WebSocket.CLOSED ? resolve() : mia.ws.addEventListener("close", () => resolve(), { once: true })));
+    // Her stale identity (a room socket opened as manager) cannot assign through the hub either.
+    const res = await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Mia.identity, mode: "assign" });
+    expect(res).toMatchObject({ ok: false, code: "forbidden" });
+    expect((await t.summary(c.conversationId))?.status).toBe("queued");
+  });
+
   it("a take beyond the agent's capacity is refused", async () => {
     const t = await team({ assignmentMode: "manual" }, [{ name: "Ann", capacity: 1 }]);
     const ann = await t.connect(t.agents.Ann);

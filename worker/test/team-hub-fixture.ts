@@ -18,6 +18,7 @@ export interface HubAgent {
 }
 
 export interface DeskSocket {
+  ws: WebSocket;
   frames: any[];
   send(frame: unknown): void;
   /** The first frame after index `from` matching `match` (already received or future). */
