@@ -145,6 +145,8 @@ export const roomCommands = {
   merge: z.object({ type: z.literal("merge"), fromConversationId: z.string().min(1).max(64) }),
   csat: z.object({ type: z.literal("csat"), score: z.number().int().min(1).max(5), comment: z.string().max(2000).optional() }),
   history: z.object({ type: z.literal("history"), before: z.number().int().positive(), limit: z.number().int().min(1).max(200).default(50) }),
+  /** Where the conversation stands in its team's queue, and whether any agent is available (the widget's offline form). */
+  queue: z.object({ type: z.literal("queue") }),
 };
 export const roomClientFrame = z.discriminatedUnion("type", [
   roomCommands.send,
@@ -164,12 +166,25 @@ export const roomClientFrame = z.discriminatedUnion("type", [
   roomCommands.merge,
   roomCommands.csat,
   roomCommands.history,
+  roomCommands.queue,
 ]);
 export type RoomClientFrame = z.infer<typeof roomClientFrame>;
 export type RoomCommandType = RoomClientFrame["type"];
 
 /** What a visitor socket may send; everything else is for agents. */
-export const VISITOR_COMMANDS: ReadonlySet<RoomCommandType> = new Set(["send", "typing", "read", "csat", "history"]);
+export const VISITOR_COMMANDS: ReadonlySet<RoomCommandType> = new Set(["send", "typing", "read", "csat", "history", "queue"]);
+
+/**
+ * A waiting customer's place in the team's queue (SPEC §6): `position` 1 is
+ * next (null when not queued), the wait estimated from the pace at which the
+ * team took chats from its queue lately (null without enough of it, or when
+ * nobody is available), and whether any agent is available at all.
+ */
+export interface QueueStatus {
+  position: number | null;
+  estimatedWaitSeconds: number | null;
+  agentsAvailable: boolean;
+}
 
 // ───────────────────────── room: server → client ─────────────────────────
 
@@ -186,6 +201,8 @@ export type RoomServerFrame =
   | { type: "read"; reader: string; seq: number }
   | { type: "delivery"; seq: number; status: DeliveryStatus; error?: string }
   | { type: "history"; messages: RoomMessage[]; hasMore: boolean }
+  /** Answer to `queue`; visitors also get it unasked whenever their queued conversation reaches the hub. */
+  | ({ type: "queue" } & QueueStatus)
   | { type: "error"; code: string; message: string; clientId?: string };
 
 // ───────────────────────── team hub ─────────────────────────

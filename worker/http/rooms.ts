@@ -1,7 +1,7 @@
 // Everything a room socket can do, over HTTP for integrations (same checks:
 // the room runs the command as the authenticated caller).
 import { z } from "@hono/zod-openapi";
-import { roomCommands } from "../protocol";
+import { type QueueStatus, roomCommands } from "../protocol";
 import { newRouter, route } from "./app";
 import { resolveRoom, roomCaller, roomStub } from "./caller";
 import { ApiError, notFound } from "./errors";
@@ -43,6 +43,18 @@ roomRoutes.openapi(
     const state = await roomStub(c.env, address.roomId).read(who, address, before ?? null, limit);
     if (!state) throw notFound("Room");
     return c.json(state, 200);
+  },
+);
+
+roomRoutes.openapi(
+  route({ method: "get", path: "/rooms/{roomId}/queue", summary: "The conversation's place in its team's queue, the estimated wait, and whether any agent is available", tag: "rooms", params: roomParam }),
+  async (c) => {
+    const { roomId } = c.req.valid("param");
+    const address = await resolveRoom(c.env, roomId);
+    const who = await roomCaller(c, address);
+    const result = await roomStub(c.env, address.roomId).perform(who, address, { type: "queue" });
+    if (!result.ok) throw new ApiError(result.status as 400, result.code, result.message);
+    return c.json((result as unknown as { queue: QueueStatus }).queue, 200);
   },
 );
 

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type Identity, identityFrom } from "../identity";
-import { clientIdSchema, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
+import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
 import { Timers } from "../timers";
@@ -38,6 +38,8 @@ const HUB_SYNC_MS = 1000;
 const FLUSH_DELAY_MS = 5000;
 const FLUSH_JITTER = 0.4;
 const TYPING_THROTTLE_MS = 1000;
+/** Asked for the queue place again within this long, with the conversation unchanged, the room answers from the last hub answer. */
+const QUEUE_ASK_MS = 5000;
 const SETTINGS_TTL_MS = 60_000;
 
 interface SocketState {
@@ -141,6 +143,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     try {
       if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
       if (frame.type === "typing") return this.typing(ws, state, frame.on);
+      if (frame.type === "queue") return this.sendTo(ws, { type: "queue", ...(await this.queueStatus()) });
       if (frame.type === "history") {
         const messages = this.store.messagesBefore(frame.before, frame.limit, state.identity.kind === "agent");
         const hasMore = messages.length > 0 && this.store.messagesBefore(messages[0].seq, 1, state.identity.kind === "agent").length > 0;
@@ -239,6 +242,22 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
 
   visitorOnline(): boolean {
     return this.ctx.getWebSockets("visitor").length > 0;
+  }
+
+  /** The hub's last queue answer, for the conversation at a version (a widget asking often costs the hub one call per QUEUE_ASK_MS). */
+  private queueAnswer: { at: number; key: string; status: QueueStatus } | null = null;
+
+  /** Where the current conversation stands in its team's queue; with none waiting, only whether anyone is available. */
+  private async queueStatus(): Promise<QueueStatus> {
+    const current = this.store.current();
+    const key = current ? `${current.id}:${current.version}` : "";
+    if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
+    const waiting = current && (current.status === "queued" || current.status === "bot") ? current : null;
+    const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
+    const answer = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null);
+    const status: QueueStatus = { position: answer.position, estimatedWaitSeconds: answer.estimatedWaitSeconds, agentsAvailable: answer.agentsAvailable };
+    this.queueAnswer = { at: Date.now(), key, status };
+    return status;
   }
 
   private typing(ws: WebSocket, state: SocketState, on: boolean): void {
@@ -370,7 +389,12 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     this.hubChain = this.hubChain.then(async () => {
       for (const teamId of teams) {
         try {
-          await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
+          const queue = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
+          // Still waiting: the customer sees their place in the queue move without asking.
+          if (queue && teamId === current.team_id) {
+            const status: QueueStatus = { position: queue.position, estimatedWaitSeconds: queue.estimatedWaitSeconds, agentsAvailable: queue.agentsAvailable };
+            this.broadcast({ type: "queue", ...status }, "visitors");
+          }
         } catch (err) {
           console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
           this.hubDirty = true;
@@ -416,7 +440,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   // ───────────── RPC (Worker, hub, channels) ─────────────
 
   /** HTTP API: run a command as `who` (the Worker authenticated them). */
-  async perform(who: Identity, address: RoomAddress, input: unknown): Promise<{ ok: true; message?: RoomMessage; messages?: RoomMessage[] } | { ok: false; status: number; code: string; message: string }> {
+  async perform(who: Identity, address: RoomAddress, input: unknown): Promise<{ ok: true; message?: RoomMessage; messages?: RoomMessage[]; queue?: QueueStatus } | { ok: false; status: number; code: string; message: string }> {
     try {
       this.ensureAddress(address);
       const frame = roomClientFrame.parse(input);
@@ -424,6 +448,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       if (!(await this.mayAccess(who, address))) throw new RoomError("forbidden", "You cannot open this conversation.");
       if (frame.type === "history") return { ok: true, messages: this.store.messagesBefore(frame.before, frame.limit, who.kind === "agent") };
       if (frame.type === "typing") return { ok: true };
+      if (frame.type === "queue") return { ok: true, queue: await this.queueStatus() };
       const result = await this.flow.run(who, frame);
       return { ok: true, message: result?.duplicate ?? result?.message };
     } catch (err) {

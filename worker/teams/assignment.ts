@@ -17,6 +17,7 @@ import type { Timers } from "../timers";
 import { type DeskSockets, withMarker } from "./desk";
 import type { HubStore, IndexedConversation } from "./hub-store";
 import { type AgentView, isManagerLike, isReachableOnline } from "./presence";
+import { QueuePace } from "./queue-pace";
 import type { Background, Clock, RoomPort } from "./rooms-port";
 
 export const CLAIM_TTL_MS = 60_000;
@@ -62,6 +63,9 @@ export function pickAgent(s: ConversationSummary, candidates: AgentView[]): Agen
 }
 
 export class Assignment {
+  /** The pace of hand-overs from the queue, for waiting customers' estimates. */
+  readonly pace = new QueuePace();
+
   constructor(private readonly host: AssignmentHost) {}
 
   /** May `req.by` hand `req.conversationId` to `req.agent` now? Synchronous: claim right after. */
@@ -112,6 +116,8 @@ export class Assignment {
   /** Reserves the conversation for `agentId` (see the file comment); withdraws its grab offers. */
   claim(conversation: IndexedConversation, agentId: string, now = this.host.clock.now()): void {
     const { store } = this.host;
+    const s = conversation.summary;
+    if (s.status === "queued" || s.status === "bot") this.pace.record(now, s.waitingSince ?? s.startedAt);
     store.setClaim(conversation.summary.id, agentId, conversation.summary.assigneeId, now);
     store.touchAssigned(agentId, now);
     this.scheduleSweep(now + CLAIM_TTL_MS);

@@ -88,6 +88,9 @@ const presenceRow = (r: PresenceSqlRow): PresenceRow => ({
 const queueAt = (s: ConversationSummary) => s.waitingSince ?? s.startedAt;
 const byQueue = (a: IndexedConversation, b: IndexedConversation) => queueAt(a.summary) - queueAt(b.summary) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0);
 
+/** Waiting for an agent, as the customer sees it. */
+const isWaiting = (c: IndexedConversation) => c.summary.status === "queued" || c.summary.status === "bot";
+
 /** Waits in the queue for auto assignment and grab offers: queued, unclaimed, not on hold at this version. */
 export const waitsInQueue = (c: IndexedConversation) => c.summary.status === "queued" && c.claimAgentId === null && c.holdVersion !== c.summary.version;
 
@@ -251,6 +254,18 @@ export class HubStore {
     return [...this.index().values()].sort(byQueue);
   }
   /** Queued, unclaimed, not on hold: what auto assignment and grab offers hand out, oldest first. */
+  /**
+   * The conversation's place among those waiting for an agent (bot and queued,
+   * claimed or not), 1 = next; null when it is not waiting. One pass, no sort:
+   * it runs for every push of a queued conversation.
+   */
+  queuePosition(id: string): number | null {
+    const me = this.index().get(id);
+    if (!me || !isWaiting(me)) return null;
+    let ahead = 0;
+    for (const c of this.index().values()) if (isWaiting(c) && byQueue(c, me) < 0) ahead++;
+    return ahead + 1;
+  }
   assignable(): IndexedConversation[] {
     return [...this.index().values()].filter(waitsInQueue).sort(byQueue);
   }

@@ -39,6 +39,14 @@ export function agentViews(store: HubStore, settings: TeamSettings, teamOpen: bo
   return views;
 }
 
+/** Could anyone take a new chat now? (A waiting customer's widget offers the offline form when not.) Without counting loads. */
+export function anyoneAvailable(store: HubStore, teamOpen: boolean): boolean {
+  if (!teamOpen) return false;
+  const presences = store.allPresence();
+  for (const member of store.members().values()) if (isReachableOnline(presences.get(member.id) ?? null)) return true;
+  return false;
+}
+
 export function toPresence(v: AgentView): Presence {
   return {
     agentId: v.member.id,

@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { type AgentIdentity, identityFrom, isTeamMember } from "../identity";
-import { type ConversationSummary, conversationSummarySchema, type HubClientFrame, hubClientFrame, type HubServerFrame } from "../protocol";
+import { type ConversationSummary, conversationSummarySchema, type HubClientFrame, hubClientFrame, type HubServerFrame, type QueueStatus } from "../protocol";
 import type { AssignRequest, RpcResult } from "../rpc";
 import { type TeamSettings, teamSettingsSchema } from "../settings";
 import { type DueTimer, Timers } from "../timers";
@@ -15,7 +15,7 @@ import { Assignment } from "./assignment";
 import { isOpen, nextSwitch } from "./business-hours";
 import { canSee, DeskSockets, nextMarkerAt, withMarker } from "./desk";
 import { chargedTo, HubStore, type IndexedConversation, waitsInQueue } from "./hub-store";
-import { agentViews, type AgentView, toPresence } from "./presence";
+import { agentViews, type AgentView, anyoneAvailable, toPresence } from "./presence";
 import { Background, chatRooms, Clock, type RoomPort } from "./rooms-port";
 import { type HubNotification, loadMembers, loadTeamSettings, recordNotifications } from "./team-directory";
 
@@ -62,7 +62,7 @@ export class TeamHub extends DurableObject<Env> {
       settings: () => this.settings,
       views: () => this.views(),
       publishPresence: (ids) => this.publishPresence(ids),
-      syncConversation: (summary) => this.syncConversation(summary),
+      syncConversation: async (summary) => void (await this.syncConversation(summary)),
     });
     // Desk pings are answered by the runtime, so an idle hub can hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
@@ -206,17 +206,21 @@ export class TeamHub extends DurableObject<Env> {
 
   // ───────────────────────── RPC from rooms and the API ─────────────────────────
 
-  /** A room's conversation changed: upsert it in the index (or drop it), update desks, assign. */
-  async syncConversation(summary: ConversationSummary): Promise<void> {
+  /**
+   * A room's conversation changed: upsert it in the index (or drop it), update
+   * desks, assign. A conversation still waiting is answered with its place in
+   * the queue, which the room passes on to the customer.
+   */
+  async syncConversation(summary: ConversationSummary): Promise<QueueStatus | null> {
     const parsed = conversationSummarySchema.safeParse(summary);
     if (!parsed.success) {
       console.error(JSON.stringify({ level: "error", msg: "invalid summary from room", issues: parsed.error.issues.slice(0, 3) }));
-      return;
+      return null;
     }
     const s = parsed.data;
     await this.ensureLoaded(s.teamId);
     const known = this.store.knownVersion(s.id);
-    if (known !== null && s.version <= known) return; // older news
+    if (known !== null && s.version <= known) return null; // older news
     const now = this.clock.now();
     const prev = this.store.conversation(s.id);
     const affected = new Set([prev?.summary.assigneeId, prev?.claimAgentId, s.assigneeId].filter((id): id is string => !!id));
@@ -244,6 +248,21 @@ export class TeamHub extends DurableObject<Env> {
       this.publishPresence(affected);
       this.assignment.run();
     }
+    return this.store.queuePosition(s.id) === null ? null : this.queueStatusOf(s.id);
+  }
+
+  /** Where a conversation stands in this team's queue (null id: only whether anyone is available). */
+  async queueStatus(conversationId: string | null): Promise<QueueStatus> {
+    await this.ensureLoaded();
+    return this.queueStatusOf(conversationId);
+  }
+
+  private queueStatusOf(conversationId: string | null): QueueStatus {
+    const now = this.clock.now();
+    const agentsAvailable = anyoneAvailable(this.store, isOpen(this.settings.businessHours, new Date(now)));
+    const position = conversationId ? this.store.queuePosition(conversationId) : null;
+    const estimatedWaitSeconds = position !== null && agentsAvailable ? this.assignment.pace.estimateSeconds(position, now) : null;
+    return { position, estimatedWaitSeconds, agentsAvailable };
   }
 
   /**

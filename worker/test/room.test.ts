@@ -195,6 +195,29 @@ describe("the 16 KB text limit (SPEC §3), counted in UTF-8 bytes", () => {
   });
 });
 
+describe("the customer's place in the queue", () => {
+  it("a visitor whose conversation queues is told its place unasked, can ask again over the socket and over HTTP", async () => {
+    const v = await newVisitor();
+    const visitor = await visitorSocket(v.token);
+    visitor.send({ type: "send", clientId: cid(), body: "Where am I in line?" });
+    const pushed = await visitor.next((fr) => fr.type === "queue");
+    expect(pushed).toMatchObject({ position: expect.any(Number), agentsAvailable: false, estimatedWaitSeconds: null });
+    const from = visitor.frames.length;
+    visitor.send({ type: "queue" });
+    expect(await visitor.next((fr) => fr.type === "queue", from)).toMatchObject({ position: pushed.position });
+    const overHttp = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/queue`, { headers: { authorization: `Bearer ${v.token}` } });
+    expect(overHttp.status).toBe(200);
+    expect(await overHttp.json()).toMatchObject({ position: pushed.position, agentsAvailable: false });
+    // Taken: no longer in the queue.
+    const sam = await agentSocket(f.cookies.sam, v.roomId);
+    sam.send({ type: "join" });
+    await sam.next(isEvent("assigned"));
+    const after = visitor.frames.length;
+    visitor.send({ type: "queue" });
+    expect(await visitor.next((fr) => fr.type === "queue", after)).toMatchObject({ position: null, estimatedWaitSeconds: null });
+  });
+});
+
 describe("lossless resume", () => {
   it("a client that missed more than a resume carries gets the newest 5,000 and pages back through the rest with history, without a gap", async () => {
     const { v, agent } = await assignedConversation();

@@ -314,3 +314,39 @@ describe("manual mode and permissions", () => {
     await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
   });
 });
+
+describe("queue position and estimated wait (SPEC §6)", () => {
+  const queueOf = async (t: Awaited<ReturnType<typeof team>>, c: { roomId: string; address: { contactKey: string; inboxId: string } }) => {
+    const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId));
+    const res = await room.perform({ kind: "visitor", inboxId: c.address.inboxId, contactKey: c.address.contactKey }, c.address as never, { type: "queue" });
+    expect(res.ok).toBe(true);
+    return (res as unknown as { queue: unknown }).queue;
+  };
+
+  it("a waiting customer learns their place; with nobody available there is no estimate and the widget can offer the offline form", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }]);
+    const chats = [await t.newConversation(), await t.newConversation(), await t.newConversation()];
+    expect(await queueOf(t, chats[1])).toEqual({ position: 2, estimatedWaitSeconds: null, agentsAvailable: false });
+    expect(await queueOf(t, chats[0])).toMatchObject({ position: 1 });
+  });
+
+  // The hub's answer itself (a room answers a widget asking again within 5 s from its last one).
+  it("the estimate follows the pace at which the team has been taking chats from the queue", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Mia", role: "manager" }, { name: "Ann" }]);
+    await t.connect(t.agents.Ann); // available, so there is someone to wait for
+    const chats: Awaited<ReturnType<typeof t.newConversation>>[] = [];
+    for (let i = 0; i < 5; i++) chats.push(await t.newConversation());
+    expect(await t.hub.queueStatus(chats[3].conversationId)).toEqual({ position: 4, estimatedWaitSeconds: null, agentsAvailable: true }); // no pace yet
+    for (const c of chats.slice(0, 3)) {
+      const res = await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ann.id, name: "Ann" }, by: t.agents.Mia.identity, mode: "assign" });
+      expect(res.ok).toBe(true);
+      await t.advance(60_000); // a chat taken every minute
+    }
+    await t.eventually(async () => expect((await t.summary(chats[2].conversationId))?.status).toBe("open"));
+    // One a minute, and they had all been waiting: next in line in about a minute, the one after in two.
+    expect(await t.hub.queueStatus(chats[3].conversationId)).toEqual({ position: 1, estimatedWaitSeconds: 60, agentsAvailable: true });
+    expect(await t.hub.queueStatus(chats[4].conversationId)).toEqual({ position: 2, estimatedWaitSeconds: 120, agentsAvailable: true });
+    const taken = await t.hub.queueStatus(chats[0].conversationId);
+    expect(taken).toMatchObject({ position: null, estimatedWaitSeconds: null });
+  });
+});
