@@ -30,7 +30,7 @@ export async function flushArchive(db: D1Database, store: RoomStore, address: Ro
              close_comment = excluded.close_comment, title = excluded.title, tags = excluded.tags, flagged = excluded.flagged,
              critical = excluded.critical, assignee_id = excluded.assignee_id, csat_score = excluded.csat_score,
              csat_comment = excluded.csat_comment, merged_into = excluded.merged_into, contact_id = excluded.contact_id,
-             first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at`,
+             first_response_at = excluded.first_response_at, closed_at = excluded.closed_at, created_at = excluded.created_at, updated_at = excluded.updated_at`,
         )
         .bind(
           c.id, address.roomId, address.inboxId, c.team_id, address.contactKey, c.status, c.close_reason, c.close_comment, c.title, c.tags,

@@ -549,9 +549,11 @@ export class ConversationFlow {
       }
       case "response": {
         const timeout = settings.agentResponseTimeoutSeconds;
-        if (!timeout || conv.waiting_since === null || !conv.assignee_id || conv.status !== "open" || conv.flagged) return;
+        if (!timeout || conv.waiting_since === null || !conv.assignee_id || conv.status !== "open") return;
         const due = conv.waiting_since + timeout * 1000;
         if (now < due) return later(due);
+        // Flagged: not reassigned (SPEC §4), but looked at again, so unflagging while the customer still waits counts.
+        if (conv.flagged) return later(now + timeout * 1000);
         this.requeue(conv.id, conv.assignee_id, "timeout");
         return;
       }

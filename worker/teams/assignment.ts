@@ -107,6 +107,12 @@ export class Assignment {
         if (s.assigneeId !== by.agentId && !manager) return refuse("forbidden", "Only the assignee or a manager can transfer this conversation.");
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
         if (!isReachableOnline(store.presence(req.agent.id))) return refuse("agent_unavailable", "That agent is not available for chats right now.");
+        // Capacity (SPEC §6) holds for transfers; a manager's `assign` may go past it on purpose.
+        {
+          const target = store.member(req.agent.id)!;
+          const capacity = target.capacity ?? settings.defaultCapacity;
+          if ((store.openChats().get(req.agent.id) ?? 0) >= capacity) return refuse("over_capacity", `${target.name} already has ${capacity} open chats.`);
+        }
         return { ok: true, conversation };
       case "auto":
         return refuse("forbidden", "Auto assignment is the hub's own.");

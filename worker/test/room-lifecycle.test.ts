@@ -96,6 +96,11 @@ describe("conversation state moves", () => {
     await visitor.next(isMessage("Second episode"));
     agent.send({ type: "join" });
     await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open" && fr.conversation.id !== earlier);
+    const flush = async () => {
+      await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+      await runDurableObjectAlarm(roomStub(v.roomId));
+    };
+    await flush(); // both conversations are in the archive before the merge
     agent.send({ type: "merge", fromConversationId: earlier });
     await agent.next(isEvent("merged"));
     const state = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => ({
@@ -105,6 +110,11 @@ describe("conversation state moves", () => {
     }));
     expect(state.earlier).toBe(state.current);
     expect(state.conversations).toEqual([state.current]);
+    // The archive's row starts where the earlier conversation did.
+    await flush();
+    const archived = await env.DB.prepare("SELECT id, created_at FROM conversations WHERE id IN (?, ?)").bind(state.current, earlier).all<{ id: string; created_at: number }>();
+    const startOf = (id: string) => archived.results.find((row) => row.id === id)?.created_at;
+    expect(startOf(state.current)).toBe(startOf(earlier));
   });
 
   it("merging the first of three conversations into the current one keeps the current one current", async () => {
@@ -338,6 +348,13 @@ describe("timers", () => {
     await timePasses(v.roomId, "response", 10 * 60 * 1000);
     await runDurableObjectAlarm(roomStub(v.roomId));
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "open", assignee_id: f.ids.sam });
+    // Unflagged while the customer still waits: the timeout applies again.
+    agent.send({ type: "flag", on: false });
+    await agent.next(isEvent("unflagged"));
+    await timePasses(v.roomId, "response", 10 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    await agent.next(isEvent("requeued"));
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "queued", avoid_agent_id: f.ids.sam });
   });
 
   it("closed conversations stay readable from D1 and searchable, within the caller's teams only", async () => {

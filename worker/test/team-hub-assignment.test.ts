@@ -313,6 +313,22 @@ describe("manual mode and permissions", () => {
     expect(ok).toEqual({ ok: true });
     await t.eventually(async () => expect((await t.summary(c.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
   });
+
+  it("a transfer to an agent at capacity is refused; a manager's assign may go past it", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben", capacity: 1 }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const ben = await t.connect(t.agents.Ben);
+    const [mine, bens, third] = [await t.newConversation(), await t.newConversation(), await t.newConversation()];
+    ann.send({ type: "take", conversationId: mine.conversationId });
+    ben.send({ type: "take", conversationId: bens.conversationId });
+    await t.eventually(async () => expect((await t.summary(bens.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
+    await t.eventually(async () => expect((await t.summary(mine.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    const refused = await t.hub.assign({ conversationId: mine.conversationId, roomId: mine.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Ann.identity, mode: "transfer" });
+    expect(refused).toMatchObject({ ok: false, code: "over_capacity" });
+    expect((await t.summary(mine.conversationId))?.assigneeId).toBe(t.agents.Ann.id);
+    const assigned = await t.hub.assign({ conversationId: third.conversationId, roomId: third.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Mia.identity, mode: "assign" });
+    expect(assigned).toEqual({ ok: true });
+  });
 });
 
 describe("queue position and estimated wait (SPEC §6)", () => {
