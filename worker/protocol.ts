@@ -106,8 +106,8 @@ export type Conversation = z.infer<typeof conversationSchema>;
 // ───────────────────────── room: client → server ─────────────────────────
 
 const TOO_LONG = `Messages are limited to ${TEXT_LIMIT / 1024} KB.`;
-// The character check first: a string over the limit in characters is over it in bytes, and is not walked.
-const text = z.string().max(TEXT_LIMIT, TOO_LONG).refine((s) => utf8Length(s) <= TEXT_LIMIT, TOO_LONG);
+// Over the limit in characters is over it in bytes: only the `max` issue then, and the string is not walked.
+const text = z.string().max(TEXT_LIMIT, TOO_LONG).refine((s) => s.length > TEXT_LIMIT || utf8Length(s) <= TEXT_LIMIT, TOO_LONG);
 
 export const roomCommands = {
   send: z.object({

@@ -254,8 +254,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
     const waiting = current && (current.status === "queued" || current.status === "bot") ? current : null;
     const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
-    const answer = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null);
-    const status: QueueStatus = { position: answer.position, estimatedWaitSeconds: answer.estimatedWaitSeconds, agentsAvailable: answer.agentsAvailable };
+    const status = plainQueueStatus(await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null));
     this.queueAnswer = { at: Date.now(), key, status };
     return status;
   }
@@ -299,8 +298,11 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     else if (known.teamId !== address.teamId) this.store.setMeta("address", address);
   }
 
-  /** Inbox and team settings, from meta; refreshed from D1 when stale (never on the per-message path). */
-  /** `forNewConversation`: the inbox's team's settings as they are now (the inbox may have moved), not the current conversation's team's. */
+  /**
+   * Inbox and team settings, from meta; refreshed from D1 when stale (never on
+   * the per-message path). `forNewConversation`: the inbox's team's settings as
+   * they are now (the inbox may have moved), not the current conversation's team's.
+   */
   async settings(force = false, forNewConversation = false): Promise<RoomSettings> {
     const cached = this.store.getMeta<RoomSettings>("settings");
     if (cached && !force && Date.now() - cached.loadedAt < SETTINGS_TTL_MS) return cached;
@@ -390,10 +392,11 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       for (const teamId of teams) {
         try {
           const queue = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
-          // Still waiting: the customer sees their place in the queue move without asking.
-          if (queue && teamId === current.team_id) {
-            const status: QueueStatus = { position: queue.position, estimatedWaitSeconds: queue.estimatedWaitSeconds, agentsAvailable: queue.agentsAvailable };
-            this.broadcast({ type: "queue", ...status }, "visitors");
+          // Still waiting: the customer sees their place in the queue move without asking. Not if
+          // the conversation moved on meanwhile (the hub may be handing it over as it answers).
+          const now = this.store.current();
+          if (queue && teamId === current.team_id && now?.id === current.id && (now.status === "queued" || now.status === "bot")) {
+            this.broadcast({ type: "queue", ...plainQueueStatus(queue) }, "visitors");
           }
         } catch (err) {
           console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
@@ -486,6 +489,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     return this.flow.requeue(conversationId, agentId, reason);
   }
 }
+
+/** The fields of a hub's queue answer, as a plain object (an RPC result holds its call open until let go). */
+const plainQueueStatus = (q: QueueStatus): QueueStatus => ({ position: q.position, estimatedWaitSeconds: q.estimatedWaitSeconds, agentsAvailable: q.agentsAvailable });
 
 function parseFrame(data: string | ArrayBuffer): RoomClientFrame {
   if (typeof data !== "string") throw new RoomError("unsupported", "Send JSON text frames.");

@@ -220,6 +220,8 @@ export class ConversationFlow {
       return { duplicate: this.duplicateOf(who, f.clientId)! };
     }
 
+    // A new conversation may start in another team (the inbox moved): its lines are not for the old team's sockets.
+    if (started) this.room.dropAgentsWhoCannotSee();
     for (const m of out) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
     const conv = this.store.current()!;
     if (started || out.length > 1) this.emitConversation(conv);
@@ -345,8 +347,12 @@ export class ConversationFlow {
       this.store.updateConversation(conv.id, { team_id: teamId, status: "queued", assignee_id: null, assignee_name: null, avoid_agent_id: null, mentioned: "[]" });
       out.push(this.event(conv.id, "transferred", `${who.name} transferred the conversation to ${team.name}${note ? `: ${note}` : ""}`, true, { teamId, note: note ?? null }));
     });
+    // Everyone there sees the transfer line; then the old team's agents go, before the await
+    // below, so nothing said meanwhile reaches them.
+    for (const m of out) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
+    this.room.dropAgentsWhoCannotSee();
     await this.room.settings(true); // the new team's timers apply from now on
-    this.finish(conv.id, out, [fresh.team_id]);
+    this.finish(conv.id, [], [fresh.team_id]);
   }
 
   private async setStatus(who: AgentIdentity, status: "open" | "pending"): Promise<void> {

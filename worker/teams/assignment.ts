@@ -16,7 +16,7 @@ import type { TeamSettings } from "../settings";
 import type { Timers } from "../timers";
 import { type DeskSockets, withMarker } from "./desk";
 import type { HubStore, IndexedConversation } from "./hub-store";
-import { type AgentView, isManagerLike, isReachableOnline } from "./presence";
+import { type AgentView, capacityOf, isManagerLike, isReachableOnline } from "./presence";
 import { QueuePace } from "./queue-pace";
 import type { Background, Clock, RoomPort } from "./rooms-port";
 
@@ -80,7 +80,8 @@ export class Assignment {
     if (!by || !isTeamMember(by, teamId) || (by.role !== "admin" && !store.member(by.agentId))) {
       return refuse("forbidden", "Only members of this team can assign its conversations.");
     }
-    if (!store.member(req.agent.id)) return refuse("not_member", "That agent is not a member of this team.");
+    const target = store.member(req.agent.id);
+    if (!target) return refuse("not_member", "That agent is not a member of this team.");
     if (conversation.claimAgentId) return refuse("conflict", "This conversation is already being handed to an agent.");
     // Manager rights come from the hub's member list, which follows role changes at once
     // (membersChanged), not from the identity a socket was opened with.
@@ -94,8 +95,7 @@ export class Assignment {
         if (settings.assignmentMode === "grab" && manager) {
           return refuse("managers_join", "In grab mode managers join conversations; assign it to yourself to take it over.");
         }
-        const member = store.member(by.agentId);
-        const capacity = member?.capacity ?? settings.defaultCapacity;
+        const capacity = member ? capacityOf(member, settings) : settings.defaultCapacity;
         if ((store.openChats().get(by.agentId) ?? 0) >= capacity) return refuse("over_capacity", `You already have ${capacity} open chats.`);
         return { ok: true, conversation };
       }
@@ -108,11 +108,7 @@ export class Assignment {
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
         if (!isReachableOnline(store.presence(req.agent.id))) return refuse("agent_unavailable", "That agent is not available for chats right now.");
         // Capacity (SPEC §6) holds for transfers; a manager's `assign` may go past it on purpose.
-        {
-          const target = store.member(req.agent.id)!;
-          const capacity = target.capacity ?? settings.defaultCapacity;
-          if ((store.openChats().get(req.agent.id) ?? 0) >= capacity) return refuse("over_capacity", `${target.name} already has ${capacity} open chats.`);
-        }
+        if ((store.openChats().get(req.agent.id) ?? 0) >= capacityOf(target, settings)) return refuse("over_capacity", `${target.name} already has ${capacityOf(target, settings)} open chats.`);
         return { ok: true, conversation };
       case "auto":
         return refuse("forbidden", "Auto assignment is the hub's own.");

@@ -253,7 +253,6 @@ export class HubStore {
   conversations(): IndexedConversation[] {
     return [...this.index().values()].sort(byQueue);
   }
-  /** Queued, unclaimed, not on hold: what auto assignment and grab offers hand out, oldest first. */
   /**
    * The conversation's place among those waiting for an agent (bot and queued,
    * claimed or not), 1 = next; null when it is not waiting. One pass, no sort:
@@ -266,6 +265,7 @@ export class HubStore {
     for (const c of this.index().values()) if (isWaiting(c) && byQueue(c, me) < 0) ahead++;
     return ahead + 1;
   }
+  /** Queued, unclaimed, not on hold: what auto assignment and grab offers hand out, oldest first. */
   assignable(): IndexedConversation[] {
     return [...this.index().values()].filter(waitsInQueue).sort(byQueue);
   }

@@ -248,7 +248,8 @@ export class TeamHub extends DurableObject<Env> {
       this.publishPresence(affected);
       this.assignment.run();
     }
-    return this.store.queuePosition(s.id) === null ? null : this.queueStatusOf(s.id);
+    const status = this.queueStatusOf(s.id);
+    return status.position === null ? null : status;
   }
 
   /** Where a conversation stands in this team's queue (null id: only whether anyone is available). */
@@ -259,8 +260,8 @@ export class TeamHub extends DurableObject<Env> {
 
   private queueStatusOf(conversationId: string | null): QueueStatus {
     const now = this.clock.now();
-    const agentsAvailable = anyoneAvailable(this.store, isOpen(this.settings.businessHours, new Date(now)));
     const position = conversationId ? this.store.queuePosition(conversationId) : null;
+    const agentsAvailable = anyoneAvailable(this.store, isOpen(this.settings.businessHours, new Date(now)));
     const estimatedWaitSeconds = position !== null && agentsAvailable ? this.assignment.pace.estimateSeconds(position, now) : null;
     return { position, estimatedWaitSeconds, agentsAvailable };
   }

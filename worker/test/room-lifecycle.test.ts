@@ -114,6 +114,7 @@ describe("conversation state moves", () => {
     await flush();
     const archived = await env.DB.prepare("SELECT id, created_at FROM conversations WHERE id IN (?, ?)").bind(state.current, earlier).all<{ id: string; created_at: number }>();
     const startOf = (id: string) => archived.results.find((row) => row.id === id)?.created_at;
+    expect(startOf(earlier)).toEqual(expect.any(Number));
     expect(startOf(state.current)).toBe(startOf(earlier));
   });
 
@@ -173,12 +174,14 @@ describe("conversation state moves", () => {
     const mia = await f.agentSocket(f.cookies.mia, session.roomId);
     mia.send({ type: "close", reason: "resolved" });
     await visitor.next(isEvent("closed"));
-    await mia.close();
 
     await env.DB.prepare("UPDATE inboxes SET team_id = ? WHERE id = ?").bind(f.otherTeamId, inboxId).run();
     visitor.send({ type: "send", clientId: cid(), body: "After the move" });
     await visitor.next(isMessage("After the move"));
     expect(await conversationOf(session.roomId)).toMatchObject({ team_id: f.otherTeamId, status: "queued" });
+    // Mia (the old team) still had the room open: she is told and let go before the new conversation's first line.
+    expect(await mia.next((fr) => fr.type === "error")).toMatchObject({ code: "forbidden" });
+    expect(JSON.stringify(mia.frames)).not.toContain("After the move");
     const otto = await f.agentSocket(f.cookies.otto, session.roomId);
     expect(otto.frames.find((fr) => fr.type === "welcome").conversation.teamId).toBe(f.otherTeamId);
     await visitor.close();
