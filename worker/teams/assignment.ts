@@ -63,10 +63,20 @@ export function pickAgent(s: ConversationSummary, candidates: AgentView[]): Agen
 }
 
 export class Assignment {
-  /** The pace of hand-overs from the queue, for waiting customers' estimates. */
-  readonly pace = new QueuePace();
+  /** The pace of hand-overs from the queue, for waiting customers' estimates (stored: see savePace). */
+  private pacing: QueuePace | null = null;
 
   constructor(private readonly host: AssignmentHost) {}
+
+  get pace(): QueuePace {
+    this.pacing ??= new QueuePace(this.host.store.handOvers);
+    return this.pacing;
+  }
+
+  /** Once per assignment pass or single claim, not per chat: a pass can hand out hundreds. */
+  savePace(): void {
+    if (this.pacing) this.host.store.handOvers = this.pacing.list();
+  }
 
   /** May `req.by` hand `req.conversationId` to `req.agent` now? Synchronous: claim right after. */
   check(req: AssignRequest): Checked {
@@ -229,7 +239,10 @@ export class Assignment {
       const req: AssignRequest = { conversationId: s.id, roomId: s.roomId, agent: { id: agent.member.id, name: agent.member.name }, by: null, mode: "auto" };
       this.host.background.run(this.handOver(req, s.version));
     }
-    if (touched.size) this.host.publishPresence(touched);
+    if (touched.size) {
+      this.savePace();
+      this.host.publishPresence(touched);
+    }
   }
 
   /**

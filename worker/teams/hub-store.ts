@@ -160,6 +160,14 @@ export class HubStore {
     this.settingsCache = settings;
     this.setMeta("settings", JSON.stringify(settings));
   }
+  /** The recent hand-overs behind waiting customers' estimates (QueuePace), kept across the hub's evictions. */
+  get handOvers(): { at: number; waitedMs: number }[] {
+    const raw = this.getMeta("hand_overs");
+    return raw ? (JSON.parse(raw) as { at: number; waitedMs: number }[]) : [];
+  }
+  set handOvers(list: { at: number; waitedMs: number }[]) {
+    this.setMeta("hand_overs", JSON.stringify(list));
+  }
   get membersLoadedAt(): number | null {
     const raw = this.getMeta("members_loaded_at");
     return raw ? Number(raw) : null;

@@ -1,19 +1,24 @@
 // How long a waiting customer can expect to wait (SPEC §6), from how this
-// team took chats out of its queue lately. Kept in memory: after the hub
-// restarts there is no estimate until it has handed a few out again.
+// team took chats out of its queue lately. The hub stores the list (one write
+// per assignment pass), so an idle hub that was evicted still has it.
 
 /** Hand-overs older than this say little about now. */
 const WINDOW_MS = 30 * 60_000;
 const KEEP = 50;
 
-interface HandOver {
+export interface HandOver {
   at: number;
   /** How long that chat had waited in the queue. */
   waitedMs: number;
 }
 
 export class QueuePace {
-  private handOvers: HandOver[] = [];
+  constructor(private handOvers: HandOver[] = []) {}
+
+  /** What to store. */
+  list(): HandOver[] {
+    return this.handOvers;
+  }
 
   /** A queued chat was handed to an agent at `at`, having waited since `queuedAt`. */
   record(at: number, queuedAt: number): void {

@@ -165,6 +165,7 @@ export class TeamHub extends DurableObject<Env> {
     const checked = this.assignment.check(req);
     if (!checked.ok) return { ok: false, code: checked.code, message: checked.message };
     this.assignment.claim(checked.conversation, req.agent.id);
+    this.assignment.savePace();
     this.publishPresence([req.agent.id]);
     return this.assignment.handOver(req, checked.conversation.summary.version);
   }

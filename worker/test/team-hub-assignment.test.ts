@@ -1,5 +1,5 @@
 // Assignment through the team hub and real chat rooms (SPEC §6).
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Assignment } from "../teams/assignment";
@@ -364,5 +364,8 @@ describe("queue position and estimated wait (SPEC §6)", () => {
     expect(await t.hub.queueStatus(chats[4].conversationId)).toEqual({ position: 2, estimatedWaitSeconds: 120, agentsAvailable: true });
     const taken = await t.hub.queueStatus(chats[0].conversationId);
     expect(taken).toMatchObject({ position: null, estimatedWaitSeconds: null });
+    // The pace is stored: a hub evicted meanwhile (as an idle one is) still has it.
+    await evictDurableObject(t.hub);
+    expect(await t.hub.queueStatus(chats[3].conversationId)).toMatchObject({ position: 1, estimatedWaitSeconds: 60 });
   });
 });
