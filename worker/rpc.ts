@@ -19,6 +19,12 @@ export interface AssignRequest {
   by: AgentIdentity | null;
   mode: AssignMode;
   note?: string;
+  /**
+   * The room's summary, indexed by the hub just before it checks the request,
+   * in the same step: a reopened conversation the hub had dropped, taken by
+   * the reopening agent before auto assignment could hand it to someone else.
+   */
+  summary?: ConversationSummary;
 }
 
 export type RpcResult = { ok: true } | { ok: false; code: string; message: string };

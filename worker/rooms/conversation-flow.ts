@@ -315,9 +315,10 @@ export class ConversationFlow {
     throwIfRefused(await this.requestFromHub(who, conv, ask));
   }
 
-  private async requestFromHub(who: AgentIdentity, conv: ConversationRow, ask: HubAsk): Promise<RpcResult> {
+  /** `summary`: handed to the hub with the request instead of pushed before it (see AssignRequest.summary). */
+  private async requestFromHub(who: AgentIdentity, conv: ConversationRow, ask: HubAsk, summary?: ConversationSummary): Promise<RpcResult> {
     // The hub must know the conversation (and its latest state) before it can hand it out.
-    await this.room.hubUpToDate();
+    if (!summary) await this.room.hubUpToDate();
     const result = await this.hub(conv.team_id).assign({
       conversationId: conv.id,
       roomId: this.room.address().roomId,
@@ -325,6 +326,7 @@ export class ConversationFlow {
       by: who,
       mode: ask.mode,
       note: ask.note,
+      summary,
     });
     // RPC results hold their call open until disposed (and would delay this room's eviction).
     const outcome: RpcResult = result.ok ? { ok: true } : { ok: false, code: result.code, message: result.message };
@@ -412,19 +414,23 @@ export class ConversationFlow {
     const windowEnds = (conv.last_customer_at ?? conv.started_at) + settings.windowSeconds * 1000;
     if (now >= windowEnds) throw new RoomError("window_closed", "The messaging window has closed; the customer has to write again.");
     const out: RoomMessage[] = [];
-    // closed → open (SPEC §2), with the reopening agent as assignee: they are continuing it. It
-    // never passes through the queue, where auto assignment would hand it to someone else first.
     this.store.transaction(() => {
-      this.store.updateConversation(conv.id, {
-        status: "open", close_reason: null, close_comment: null, closed_at: null,
-        assignee_id: who.agentId, assignee_name: who.name, avoid_agent_id: null, last_activity_at: now,
-      });
-      this.store.addParticipant(conv.id, who.agentId, who.name, now);
+      this.store.updateConversation(conv.id, { status: "queued", close_reason: null, close_comment: null, closed_at: null, assignee_id: null, assignee_name: null, last_activity_at: now });
       this.room.timers.set("window", conv.id, windowEnds);
       this.room.timers.set("inactivity", conv.id, now + settings.inactivityTimeoutSeconds * 1000);
-      out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, { agentId: who.agentId }, now));
+      out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, {}, now));
     });
-    this.finish(conv.id, out);
+    this.finish(conv.id, out, [], false);
+    // closed → open with the reopening agent (SPEC §2): the hub gets the conversation back and
+    // the agent's take in one request, so auto assignment cannot hand it to someone else first,
+    // and the hub's rules (membership, capacity) hold. Refused, it waits in the queue.
+    const summary = this.room.summaryForHub();
+    let outcome: RpcResult | null = null;
+    try {
+      if (summary) outcome = await this.requestFromHub(who, conv, { mode: "take", agentId: who.agentId }, summary);
+    } finally {
+      if (!outcome?.ok) this.room.syncHub(true);
+    }
   }
 
   private async critical(who: AgentIdentity, f: Frame<"critical">): Promise<void> {

@@ -218,8 +218,22 @@ export class TeamHub extends DurableObject<Env> {
       console.error(JSON.stringify({ level: "error", msg: "invalid summary from room", issues: parsed.error.issues.slice(0, 3) }));
       return null;
     }
-    const s = parsed.data;
-    await this.ensureLoaded(s.teamId);
+    await this.ensureLoaded(parsed.data.teamId);
+    const indexed = this.index(parsed.data);
+    if (!indexed) return null;
+    // Presence and assignment run only when the change moved load or the queue. Activity
+    // (previews, read pointers, waiting times) does neither, nor does a room confirming a
+    // hand-over the hub had claimed (the claim already counted and kept it out of the queue).
+    if (indexed.moved) {
+      this.publishPresence(indexed.affected);
+      this.assignment.run();
+    }
+    const status = this.queueStatusOf(parsed.data.id);
+    return status.position === null ? null : status;
+  }
+
+  /** Indexes a room's summary (or drops the conversation from the index) and updates the desks; null for older news. */
+  private index(s: ConversationSummary): { moved: boolean; affected: Set<string> } | null {
     const known = this.store.knownVersion(s.id);
     if (known !== null && s.version <= known) return null; // older news
     const now = this.clock.now();
@@ -241,16 +255,7 @@ export class TeamHub extends DurableObject<Env> {
       this.scheduleMarker(s, now);
       this.desk.conversationChanged(prev?.summary ?? null, withMarker(s, this.settings, now), this.teamId, this.settings);
     }
-    // Presence and assignment run only when the change moved load or the queue. Activity
-    // (previews, read pointers, waiting times) does neither, nor does a room confirming a
-    // hand-over the hub had claimed (the claim already counted and kept it out of the queue).
-    const moved = footprint(prev) !== footprint(this.store.conversation(s.id));
-    if (moved) {
-      this.publishPresence(affected);
-      this.assignment.run();
-    }
-    const status = this.queueStatusOf(s.id);
-    return status.position === null ? null : status;
+    return { moved: footprint(prev) !== footprint(this.store.conversation(s.id)), affected };
   }
 
   /** Where a conversation stands in this team's queue (null id: only whether anyone is available). */
@@ -273,7 +278,17 @@ export class TeamHub extends DurableObject<Env> {
    */
   async assign(req: AssignRequest): Promise<RpcResult> {
     await this.ensureLoaded();
-    return this.claimAndHandOver({ ...req, agent: { id: req.agent.id, name: this.store.member(req.agent.id)?.name || req.agent.name } });
+    if (req.summary) {
+      // Indexed and checked in one step (no await between): no assignment pass runs in between.
+      const parsed = conversationSummarySchema.safeParse(req.summary);
+      if (!parsed.success) return { ok: false, code: "invalid_summary", message: "The room sent an invalid summary." };
+      const indexed = this.index(parsed.data);
+      if (indexed?.moved) this.publishPresence(indexed.affected);
+    }
+    const result = await this.claimAndHandOver({ ...req, summary: undefined, agent: { id: req.agent.id, name: this.store.member(req.agent.id)?.name || req.agent.name } });
+    // Refused: the conversation waits in the queue like any other.
+    if (req.summary && !result.ok) this.assignment.run();
+    return result;
   }
 
   /** Stores notifications in D1 (the desk's bell) and pushes them to the agents' open desks. */

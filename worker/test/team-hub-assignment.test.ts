@@ -78,6 +78,20 @@ describe("auto assignment", () => {
     expect((await t.summary(first.conversationId))?.assigneeId).toBe(t.agents.Ann.id);
   });
 
+  it("an agent at capacity who reopens a conversation does not get it: it waits in the queue and auto mode hands it on", async () => {
+    const t = await team({ assignmentMode: "auto", defaultCapacity: 1 }, [{ name: "Ann" }, { name: "Ben" }]);
+    await t.connect(t.agents.Ann);
+    const first = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(first.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await t.close(first.address);
+    const busy = await t.newConversation(); // Ann's one slot
+    await t.eventually(async () => expect((await t.summary(busy.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await t.connect(t.agents.Ben);
+    const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(first.roomId));
+    expect((await room.perform(t.agents.Ann.identity, first.address, { type: "reopen" })).ok).toBe(true);
+    await t.eventually(async () => expect(await t.summary(first.conversationId)).toMatchObject({ status: "open", assigneeId: t.agents.Ben.id }));
+  });
+
   it("ties on open chats go to the agent idle longest, not to the first in the list", async () => {
     const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }, { name: "Ben" }]);
     const tick = () => runInDurableObject(t.hub, (h: TeamHub) => h.clock.advance(1000));
