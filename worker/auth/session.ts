@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Env } from "../env";
+import type { AgentIdentity } from "../identity";
 import { randomToken, sha256Hex } from "./crypto";
 
 export const SESSION_COOKIE = "edgedesk_session";
@@ -57,6 +58,16 @@ export async function agentForToken(env: Env, token: string | undefined): Promis
   const agent = agentRows.results[0] as Omit<CurrentAgent, "teams"> | undefined;
   if (!agent) return null;
   return { ...agent, teams: teamRows.results as CurrentAgent["teams"] };
+}
+
+/** An agent's identity as it is now (role, teams), or null when the account is disabled or gone. */
+export async function currentAgentIdentity(db: D1Database, agentId: string): Promise<AgentIdentity | null> {
+  const [agentRows, teamRows] = await db.batch([
+    db.prepare("SELECT id, name, role FROM agents WHERE id = ? AND active = 1").bind(agentId),
+    db.prepare("SELECT team_id AS teamId, role FROM team_members WHERE agent_id = ?").bind(agentId),
+  ]);
+  const agent = agentRows.results[0] as { id: string; name: string; role: AgentIdentity["role"] } | undefined;
+  return agent ? { kind: "agent", agentId: agent.id, name: agent.name, role: agent.role, teams: teamRows.results as AgentIdentity["teams"] } : null;
 }
 
 export function clientIp(req: Request): string {

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { type Identity, identityFrom } from "../identity";
+import { currentAgentIdentity } from "../auth/session";
+import { type AgentIdentity, type Identity, identityFrom } from "../identity";
 import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
@@ -38,6 +39,17 @@ const HUB_SYNC_MS = 1000;
 const FLUSH_DELAY_MS = 5000;
 const FLUSH_JITTER = 0.4;
 const TYPING_THROTTLE_MS = 1000;
+/**
+ * An agent socket re-reads its identity (account role, teams) from D1 at most
+ * this often while in use: a demotion, a removal from the team or a disabled
+ * account takes effect within it, not at the next reconnect.
+ */
+const IDENTITY_TTL_MS = 60_000;
+/**
+ * What an agent may do here depends on their role: with a stale identity these
+ * wait for the fresh one. Messages do not wait (that would let a later one pass).
+ */
+const ROLE_BOUND: ReadonlySet<string> = new Set(["join", "leave", "assign", "transfer", "setStatus", "close", "reopen", "flag", "critical", "rename", "tags", "merge"]);
 /** Asked for the queue place again within this long, with the conversation unchanged, the room answers from the last hub answer. */
 const QUEUE_ASK_MS = 5000;
 const SETTINGS_TTL_MS = 60_000;
@@ -45,6 +57,9 @@ const SETTINGS_TTL_MS = 60_000;
 interface SocketState {
   identity: Identity;
   typingAt: number;
+  /** When the identity was last read (0: not since this instance rebuilt it from the attachment). */
+  checkedAt: number;
+  refreshing: Promise<void> | null;
 }
 
 /** One per (inbox, contact): the live conversation, its messages and its timers. */
@@ -92,7 +107,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const tags = who.kind === "agent" ? ["agent", `agent:${who.agentId}`] : ["visitor"];
     this.ctx.acceptWebSocket(server, tags);
     server.serializeAttachment({ edgedesk: { identity: who } });
-    this.sockets.set(server, { identity: who, typingAt: 0 });
+    this.sockets.set(server, { identity: who, typingAt: 0, checkedAt: Date.now(), refreshing: null });
     if (who.kind === "visitor") this.flow.recordVisitorDetails(request);
     this.welcome(server, who, after);
     if (who.kind === "visitor") this.syncHub();
@@ -142,6 +157,11 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
     try {
       if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
+      const refreshed = this.refreshIdentity(ws, state);
+      if (refreshed && ROLE_BOUND.has(frame.type)) {
+        await refreshed;
+        if (ws.readyState !== WebSocket.OPEN) return; // let go meanwhile
+      }
       if (frame.type === "typing") return this.typing(ws, state, frame.on);
       if (frame.type === "queue") return this.sendTo(ws, { type: "queue", ...(await this.queueStatus()) });
       if (frame.type === "history") {
@@ -180,7 +200,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       // After hibernation the map is empty: rebuild from the attachment once.
       const attached = ws.deserializeAttachment() as { edgedesk?: { identity: Identity } } | null;
       if (!attached?.edgedesk) return null;
-      state = { identity: attached.edgedesk.identity, typingAt: 0 };
+      state = { identity: attached.edgedesk.identity, typingAt: 0, checkedAt: 0, refreshing: null };
       this.sockets.set(ws, state);
     }
     return state;
@@ -223,21 +243,53 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
    * reaches them. Their desk's reconnect is then refused at the door.
    */
   dropAgentsWhoCannotSee(): void {
+    for (const ws of this.ctx.getWebSockets("agent")) {
+      const who = this.socketState(ws)?.identity;
+      if (who?.kind === "agent" && !this.maySee(who)) this.letGo(ws, "You can no longer see this conversation.");
+    }
+  }
+
+  /** canSee for an open socket, on what the room knows now (true while it does not know enough). */
+  private maySee(who: AgentIdentity): boolean {
     const current = this.store.current();
     const address = this.store.address;
     const visibility = this.cachedSettings()?.visibility;
-    if (!current || !address || !visibility) return;
-    const participants = this.store.participants(current.id).map((p) => p.id);
-    for (const ws of this.ctx.getWebSockets("agent")) {
-      const who = this.socketState(ws)?.identity;
-      if (who?.kind !== "agent" || canSee(who, current, address.teamId, visibility, participants)) continue;
-      this.sendTo(ws, { type: "error", code: "forbidden", message: "You can no longer see this conversation." });
-      try {
-        ws.close(4403, "no longer visible");
-      } catch {
-        // already closing
-      }
+    if (!current || !address || !visibility) return true;
+    return canSee(who, current, address.teamId, visibility, this.store.participants(current.id).map((p) => p.id));
+  }
+
+  private letGo(ws: WebSocket, message: string): void {
+    this.sendTo(ws, { type: "error", code: "forbidden", message });
+    try {
+      ws.close(4403, "no longer allowed");
+    } catch {
+      // already closing
     }
+  }
+
+  /**
+   * Re-reads a stale agent socket's identity in the background (see
+   * IDENTITY_TTL_MS); the promise, for commands that must wait for it. Null
+   * when nothing needs reading.
+   */
+  private refreshIdentity(ws: WebSocket, state: SocketState): Promise<void> | null {
+    if (state.identity.kind !== "agent") return null;
+    if (state.refreshing) return state.refreshing;
+    if (Date.now() - state.checkedAt < IDENTITY_TTL_MS) return null;
+    const agentId = state.identity.agentId;
+    state.refreshing = currentAgentIdentity(this.env.DB, agentId)
+      .then((fresh) => {
+        state.checkedAt = Date.now();
+        if (!fresh) return this.letGo(ws, "Your account is no longer active.");
+        state.identity = fresh;
+        ws.serializeAttachment({ edgedesk: { identity: fresh } });
+        if (!this.maySee(fresh)) this.letGo(ws, "You can no longer see this conversation.");
+      })
+      .catch((err) => console.error(JSON.stringify({ level: "warn", msg: "agent identity refresh failed", agentId, error: String(err) })))
+      .finally(() => {
+        state.refreshing = null;
+      });
+    return state.refreshing;
   }
 
   visitorOnline(): boolean {

@@ -147,6 +147,31 @@ describe("messages", () => {
     }
   });
 
+  it("a socket opened before a demotion or a disabled account does not keep the old rights past the identity check", async () => {
+    const { v, visitor } = await assignedConversation(); // Sam's
+    const mia = await agentSocket(f.cookies.mia, v.roomId); // a manager, for now
+    const ann = await agentSocket(f.cookies.ann, v.roomId);
+    await env.DB.prepare("UPDATE team_members SET role = 'agent' WHERE agent_id = ? AND team_id = ?").bind(f.ids.mia, f.teamId).run();
+    await env.DB.prepare("UPDATE agents SET active = 0 WHERE id = ?").bind(f.ids.ann).run();
+    try {
+      // An instance rebuilt from the sockets' attachments reads identities afresh (so does one a minute on).
+      await evictDurableObject(roomStub(v.roomId));
+      const from = mia.frames.length;
+      mia.send({ type: "close", reason: "resolved" });
+      expect(await mia.next((fr) => fr.type === "error", from)).toMatchObject({ code: "forbidden" });
+      expect((await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.current()!)).status).toBe("open");
+      ann.send({ type: "send", clientId: cid(), kind: "note", body: "still here?" });
+      expect(await ann.next((fr) => fr.type === "error" && fr.message === "Your account is no longer active.")).toBeTruthy();
+      await closed(ann.ws);
+      visitor.send({ type: "send", clientId: cid(), body: "after the change" });
+      await visitor.next(isMessage("after the change"));
+      expect(JSON.stringify(ann.frames)).not.toContain("after the change");
+    } finally {
+      await env.DB.prepare("UPDATE team_members SET role = 'manager' WHERE agent_id = ? AND team_id = ?").bind(f.ids.mia, f.teamId).run();
+      await env.DB.prepare("UPDATE agents SET active = 1 WHERE id = ?").bind(f.ids.ann).run();
+    }
+  });
+
   it("invalid frames get an error frame and the socket stays usable", async () => {
     const { visitor } = await assignedConversation();
     for (const bad of ["not json", JSON.stringify({ type: "dance" }), JSON.stringify({ type: "send", clientId: "x", body: 1 }), JSON.stringify({ type: "send", clientId: cid(), body: "x".repeat(17 * 1024) })]) {
