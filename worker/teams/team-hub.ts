@@ -228,8 +228,8 @@ export class TeamHub extends DurableObject<Env> {
       this.publishPresence(indexed.affected);
       this.assignment.run();
     }
-    const status = this.queueStatusOf(parsed.data.id);
-    return status.position === null ? null : status;
+    const position = this.store.queuePosition(parsed.data.id);
+    return position === null ? null : this.queueStatusAt(position);
   }
 
   /** Indexes a room's summary (or drops the conversation from the index) and updates the desks; null for older news. */
@@ -261,12 +261,11 @@ export class TeamHub extends DurableObject<Env> {
   /** Where a conversation stands in this team's queue (null id: only whether anyone is available). */
   async queueStatus(conversationId: string | null): Promise<QueueStatus> {
     await this.ensureLoaded();
-    return this.queueStatusOf(conversationId);
+    return this.queueStatusAt(conversationId ? this.store.queuePosition(conversationId) : null);
   }
 
-  private queueStatusOf(conversationId: string | null): QueueStatus {
+  private queueStatusAt(position: number | null): QueueStatus {
     const now = this.clock.now();
-    const position = conversationId ? this.store.queuePosition(conversationId) : null;
     const agentsAvailable = anyoneAvailable(this.store, isOpen(this.settings.businessHours, new Date(now)));
     const estimatedWaitSeconds = position !== null && agentsAvailable ? this.assignment.pace.estimateSeconds(position, now) : null;
     return { position, estimatedWaitSeconds, agentsAvailable };
