@@ -4,6 +4,7 @@
 // is atomic as long as no `await` sits in the middle.
 import type { AgentStatus, ConversationSummary } from "../protocol";
 import { type TeamSettings, teamSettingsSchema } from "../settings";
+import type { HandOver } from "./queue-pace";
 
 export interface Member {
   id: string;
@@ -161,11 +162,11 @@ export class HubStore {
     this.setMeta("settings", JSON.stringify(settings));
   }
   /** The recent hand-overs behind waiting customers' estimates (QueuePace), kept across the hub's evictions. */
-  get handOvers(): { at: number; waitedMs: number }[] {
+  get handOvers(): HandOver[] {
     const raw = this.getMeta("hand_overs");
-    return raw ? (JSON.parse(raw) as { at: number; waitedMs: number }[]) : [];
+    return raw ? (JSON.parse(raw) as HandOver[]) : [];
   }
-  set handOvers(list: { at: number; waitedMs: number }[]) {
+  set handOvers(list: HandOver[]) {
     this.setMeta("hand_overs", JSON.stringify(list));
   }
   get membersLoadedAt(): number | null {
