@@ -201,7 +201,7 @@ export type RoomServerFrame =
   | { type: "read"; reader: string; seq: number }
   | { type: "delivery"; seq: number; status: DeliveryStatus; error?: string }
   | { type: "history"; messages: RoomMessage[]; hasMore: boolean }
-  /** Answer to `queue`; visitors also get it unasked whenever their queued conversation reaches the hub. */
+  /** Answer to `queue`; visitors also get it unasked when it changes while their conversation waits. */
   | ({ type: "queue" } & QueueStatus)
   | { type: "error"; code: string; message: string; clientId?: string };
 

@@ -45,11 +45,6 @@ const TYPING_THROTTLE_MS = 1000;
  * account takes effect within it, not at the next reconnect.
  */
 const IDENTITY_TTL_MS = 60_000;
-/**
- * What an agent may do here depends on their role: with a stale identity these
- * wait for the fresh one. Messages do not wait (that would let a later one pass).
- */
-const ROLE_BOUND: ReadonlySet<string> = new Set(["join", "leave", "assign", "transfer", "setStatus", "close", "reopen", "flag", "critical", "rename", "tags", "merge"]);
 /** Asked for the queue place again within this long, with the conversation unchanged, the room answers from the last hub answer. */
 const QUEUE_ASK_MS = 5000;
 const SETTINGS_TTL_MS = 60_000;
@@ -157,8 +152,10 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
     try {
       if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
+      // The agent-only commands depend on the agent's role: with a stale identity they wait for the
+      // fresh one. Messages and the rest do not (a later message would pass an earlier one).
       const refreshed = this.refreshIdentity(ws, state);
-      if (refreshed && ROLE_BOUND.has(frame.type)) {
+      if (refreshed && !VISITOR_COMMANDS.has(frame.type)) {
         await refreshed;
         if (ws.readyState !== WebSocket.OPEN) return; // let go meanwhile
       }
@@ -302,11 +299,16 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   /** Where the current conversation stands in its team's queue; with none waiting, only whether anyone is available. */
   private async queueStatus(): Promise<QueueStatus> {
     const current = this.store.current();
-    const key = current ? `${current.id}:${current.version}` : "";
+    const key = queueKey(current);
     if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
     const waiting = current && (current.status === "queued" || current.status === "bot") ? current : null;
     const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
-    const status = plainQueueStatus(await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null));
+    return this.rememberQueueAnswer(key, await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null));
+  }
+
+  /** Keeps a hub answer, as a plain object (an RPC result holds its call open until let go). */
+  private rememberQueueAnswer(key: string, answer: QueueStatus): QueueStatus {
+    const status: QueueStatus = { position: answer.position, estimatedWaitSeconds: answer.estimatedWaitSeconds, agentsAvailable: answer.agentsAvailable };
     this.queueAnswer = { at: Date.now(), key, status };
     return status;
   }
@@ -444,11 +446,14 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       for (const teamId of teams) {
         try {
           const queue = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
-          // Still waiting: the customer sees their place in the queue move without asking. Not if
-          // the conversation moved on meanwhile (the hub may be handing it over as it answers).
+          // Still waiting: the customer sees their place in the queue move without asking, once per
+          // change (a chatty waiting customer pushes every second). Not if the conversation moved
+          // on meanwhile (the hub may be handing it over as it answers).
           const now = this.store.current();
           if (queue && teamId === current.team_id && now?.id === current.id && (now.status === "queued" || now.status === "bot")) {
-            this.broadcast({ type: "queue", ...plainQueueStatus(queue) }, "visitors");
+            const before = JSON.stringify(this.queueAnswer?.status);
+            const status = this.rememberQueueAnswer(queueKey(now), queue);
+            if (JSON.stringify(status) !== before) this.broadcast({ type: "queue", ...status }, "visitors");
           }
         } catch (err) {
           console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
@@ -542,8 +547,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 }
 
-/** The fields of a hub's queue answer, as a plain object (an RPC result holds its call open until let go). */
-const plainQueueStatus = (q: QueueStatus): QueueStatus => ({ position: q.position, estimatedWaitSeconds: q.estimatedWaitSeconds, agentsAvailable: q.agentsAvailable });
+/** A queue answer holds for the conversation as it was (id and version); none yet: the empty key. */
+const queueKey = (c: { id: string; version: number } | null) => (c ? `${c.id}:${c.version}` : "");
 
 function parseFrame(data: string | ArrayBuffer): RoomClientFrame {
   if (typeof data !== "string") throw new RoomError("unsupported", "Send JSON text frames.");

@@ -349,12 +349,11 @@ export class ConversationFlow {
       this.store.updateConversation(conv.id, { team_id: teamId, status: "queued", assignee_id: null, assignee_name: null, avoid_agent_id: null, mentioned: "[]" });
       out.push(this.event(conv.id, "transferred", `${who.name} transferred the conversation to ${team.name}${note ? `: ${note}` : ""}`, true, { teamId, note: note ?? null }));
     });
-    // Everyone there sees the transfer line; then the old team's agents go, before the await
-    // below, so nothing said meanwhile reaches them.
-    for (const m of out) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
-    this.room.dropAgentsWhoCannotSee();
+    // Finished before the await below, so the old team's agents are gone (membership is enough
+    // to tell) before anything else is said; then the new team's settings, and its visibility.
+    this.finish(conv.id, out, [fresh.team_id]);
     await this.room.settings(true); // the new team's timers apply from now on
-    this.finish(conv.id, [], [fresh.team_id]);
+    this.room.dropAgentsWhoCannotSee();
   }
 
   private async setStatus(who: AgentIdentity, status: "open" | "pending"): Promise<void> {
