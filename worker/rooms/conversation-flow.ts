@@ -351,7 +351,7 @@ export class ConversationFlow {
     });
     // Finished before the await below, so the old team's agents are gone (membership is enough
     // to tell) before anything else is said; then the new team's settings, and its visibility.
-    this.finish(conv.id, out, [fresh.team_id]);
+    this.finish(conv.id, out, { alsoTeams: [fresh.team_id] });
     await this.room.settings(true); // the new team's timers apply from now on
     this.room.dropAgentsWhoCannotSee();
   }
@@ -419,7 +419,7 @@ export class ConversationFlow {
       this.room.timers.set("inactivity", conv.id, now + settings.inactivityTimeoutSeconds * 1000);
       out.push(this.event(conv.id, "reopened", `${who.name} reopened the conversation`, false, {}, now));
     });
-    this.finish(conv.id, out, [], false);
+    this.finish(conv.id, out, { tellHub: false });
     // closed → open with the reopening agent (SPEC §2): the hub gets the conversation back and
     // the agent's take in one request, so auto assignment cannot hand it to someone else first,
     // and the hub's rules (membership, capacity) hold. Refused, it waits in the queue.
@@ -489,6 +489,7 @@ export class ConversationFlow {
     const now = Date.now();
     const settings = this.room.cachedSettings();
     const previous = conv.assignee_id ? { id: conv.assignee_id, name: conv.assignee_name } : null;
+    const fromQueue = conv.status === "queued" || conv.status === "bot";
     const out: RoomMessage[] = [];
     this.store.transaction(() => {
       this.store.updateConversation(conv.id, {
@@ -506,8 +507,10 @@ export class ConversationFlow {
       // A new assignee gets the full response time for a customer already waiting.
       if (conv.waiting_since !== null && settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
     });
-    // The hub gets the new summary in the answer, not in a second call.
-    this.finish(conv.id, out, [], false);
+    // The hub gets the new summary in the answer, not in a second call. A hand-over from the
+    // queue comes in bursts (a whole queue when agents come online): it does not arm the
+    // archive flush itself but rides with the conversation's next one (see finish).
+    this.finish(conv.id, out, { tellHub: false, archiveSoon: !fromQueue });
     return { ok: true, summary: this.room.summaryForHub() ?? undefined };
   }
 
@@ -578,14 +581,20 @@ export class ConversationFlow {
     return this.store.insertMessage(message, now);
   }
 
-  /** After a state change: fan out the new lines and the conversation, tell the hub now, archive soon. */
-  private finish(conversationId: string, messages: RoomMessage[], alsoTeams: string[] = [], tellHub = true): void {
+  /**
+   * After a state change: fan out the new lines and the conversation, tell the
+   * hub now (unless the hub asked: it gets the summary in its answer), archive
+   * soon. `archiveSoon: false` leaves the change for the next flush: the next
+   * line either side writes, any other state change, or the close (which
+   * flushes at once), so it reaches D1 later but is never left out.
+   */
+  private finish(conversationId: string, messages: RoomMessage[], { alsoTeams = [], tellHub = true, archiveSoon = true }: { alsoTeams?: string[]; tellHub?: boolean; archiveSoon?: boolean } = {}): void {
     for (const m of messages) this.room.broadcast({ type: "message", message: m }, m.internal ? "agents" : "all");
     const row = this.store.conversation(conversationId);
     if (row) this.emitConversation(row);
     // A state change (assigned, transferred, left) may hide the conversation from some open sockets.
     this.room.dropAgentsWhoCannotSee();
-    this.room.scheduleFlush();
+    if (archiveSoon) this.room.scheduleFlush();
     if (tellHub) this.room.syncHub(true, alsoTeams);
   }
 

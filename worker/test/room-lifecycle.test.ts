@@ -430,6 +430,41 @@ describe("timers", () => {
     expect(bodies.results.map((r) => r.body)).toEqual(Array.from({ length: 260 }, (_, i) => long(i)));
   });
 
+  it("a hand-over from the queue reaches the archive with the conversation's next flush, not one of its own", async () => {
+    const { v, agent } = await f.assignedConversation();
+    const flush = async () => {
+      await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+      await runDurableObjectAlarm(roomStub(v.roomId));
+    };
+    const archived = async () => {
+      const id = (await conversationOf(v.roomId)).id;
+      const row = await env.DB.prepare("SELECT status, assignee_id FROM conversations WHERE id = ?").bind(id).first<{ status: string; assignee_id: string | null }>();
+      const lines = await env.DB.prepare("SELECT body FROM messages WHERE room_id = ? AND kind = 'event' ORDER BY seq").bind(v.roomId).all<{ body: string }>();
+      return { ...row, lines: lines.results.map((l) => l.body) };
+    };
+    const flushTimer = () =>
+      runInDurableObject(roomStub(v.roomId), (r: ChatRoom, s) => s.storage.sql.exec("SELECT 1 FROM timers WHERE kind = 'flush'").toArray().length);
+    agent.send({ type: "leave" }); // back to the queue: an ordinary change, archived soon
+    await agent.next(isEvent("left"));
+    expect(await flushTimer()).toBe(1);
+    await flush();
+    expect(await archived()).toMatchObject({ status: "queued", assignee_id: null });
+
+    const ann = await f.agentSocket(f.cookies.ann, v.roomId);
+    ann.send({ type: "join" });
+    await ann.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
+    // Hand-overs come in bursts (a whole queue at once): no flush of their own...
+    expect(await flushTimer()).toBe(0);
+    expect(await archived()).toMatchObject({ status: "queued", assignee_id: null });
+    // ...they go with the next one: here Ann's first reply.
+    ann.send({ type: "send", clientId: cid(), body: "Hi, Ann here" });
+    await ann.next(isMessage("Hi, Ann here"));
+    expect(await flushTimer()).toBe(1);
+    await runDurableObjectAlarm(roomStub(v.roomId)); // not due yet: nothing happens
+    await flush();
+    expect(await archived()).toMatchObject({ status: "open", assignee_id: f.ids.ann, lines: ["Sam joined the conversation", "Sam left the conversation", "Ann joined the conversation"] });
+  });
+
   it("messages a flush was writing when the room was evicted reach D1 with the next flush", async () => {
     const { v, visitor, agent } = await f.assignedConversation();
     visitor.send({ type: "send", clientId: cid(), body: "Cut off mid-flush" });
