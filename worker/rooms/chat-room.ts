@@ -11,7 +11,7 @@ import { ConversationFlow, type RoomHost } from "./conversation-flow";
 import { canSee } from "./room-access";
 import { RoomError } from "./room-errors";
 import { loadRoomSettings, type RoomSettings } from "./room-settings";
-import { RoomStore } from "./room-store";
+import { type ConversationRow, RoomStore } from "./room-store";
 import { buildSummary } from "./summary";
 
 /** Frames above this size are refused before parsing (16 KB text + JSON overhead + attachment refs). */
@@ -407,6 +407,16 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   async hubUpToDate(): Promise<void> {
     this.pushToHub();
     await this.hubChain;
+  }
+
+  async couldReassign(conversation: ConversationRow, agentId: string): Promise<boolean> {
+    try {
+      return await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(conversation.team_id)).couldReassign(conversation.id, agentId);
+    } catch (err) {
+      // The hub is unreachable: requeue as before; the hub sorts it out when it is back.
+      console.error(JSON.stringify({ level: "warn", msg: "couldReassign failed; requeueing", teamId: conversation.team_id, error: String(err) }));
+      return true;
+    }
   }
 
   /** The current summary with the next version, counted as pushed (the caller hands it to the hub). */

@@ -25,6 +25,8 @@ export interface RoomHost {
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
   scheduleFlush(now?: boolean): void;
+  /** Asks the conversation's team whether someone other than `agentId` could take it now. */
+  couldReassign(conversation: ConversationRow, agentId: string): Promise<boolean>;
 }
 
 type Frame<T extends RoomClientFrame["type"]> = Extract<RoomClientFrame, { type: T }>;
@@ -568,7 +570,14 @@ export class ConversationFlow {
         if (now < due) return later(due);
         // Flagged: not reassigned (SPEC §4), but looked at again, so unflagging while the customer still waits counts.
         if (conv.flagged) return later(now + timeout * 1000);
-        this.requeue(conv.id, conv.assignee_id, "timeout");
+        // "Reassigned to another available agent": with nobody else, it stays (the desk shows it
+        // overdue) and is looked at again, instead of going round the queue back to the same agent.
+        const agentId = conv.assignee_id;
+        if (!(await this.room.couldReassign(conv, agentId))) return later(now + timeout * 1000);
+        // The agent may have answered while the team was asked: requeue checks the assignee, this the rest.
+        const fresh = this.store.conversation(conv.id);
+        if (fresh?.status !== "open" || fresh.waiting_since !== conv.waiting_since || fresh.flagged) return;
+        this.requeue(conv.id, agentId, "timeout");
         return;
       }
     }

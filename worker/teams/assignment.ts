@@ -214,6 +214,22 @@ export class Assignment {
     return { ok: true };
   }
 
+  /**
+   * Could a conversation, back in the queue, go to an agent other than
+   * `agentId` now? By the team's mode: auto hands it to an available agent
+   * with room (pickAgent), grab offers it to available agents who are not
+   * managers, manual leaves it for any available member to take.
+   */
+  someoneElseCouldTake(agentId: string, views: Map<string, AgentView>): boolean {
+    const mode = this.host.settings().assignmentMode;
+    for (const v of views.values()) {
+      if (v.member.id === agentId || !v.available || v.openChats >= v.capacity) continue;
+      if (mode === "grab" && isManagerLike(v.member)) continue;
+      return true;
+    }
+    return false;
+  }
+
   /** The team's policy over the current queue: grab offers, auto assignment. Synchronous up to the room calls. */
   run(): void {
     const settings = this.host.settings();

@@ -258,6 +258,19 @@ export class TeamHub extends DurableObject<Env> {
     return { moved: footprint(prev) !== footprint(this.store.conversation(s.id)), affected };
   }
 
+  /**
+   * Would the conversation, taken from `agentId` now, go to somebody else? The
+   * agent response timeout (SPEC §4) reassigns only then; with nobody else to
+   * take it, requeueing would hand it back to the same agent (or leave it
+   * waiting with nobody at all) and tell the customer so every timeout period.
+   */
+  async couldReassign(conversationId: string, agentId: string): Promise<boolean> {
+    await this.ensureLoaded();
+    // Not this team's (any more): the room's own checks decide; requeueing is the old, safe answer.
+    if (!this.store.conversation(conversationId)) return true;
+    return this.assignment.someoneElseCouldTake(agentId, this.views());
+  }
+
   /** Where a conversation stands in this team's queue (null id: only whether anyone is available). */
   async queueStatus(conversationId: string | null): Promise<QueueStatus> {
     await this.ensureLoaded();

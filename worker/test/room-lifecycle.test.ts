@@ -305,10 +305,33 @@ describe("timers", () => {
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "closed", close_reason: "abandoned" });
   });
 
-  /** The agent answered, the customer wrote again, and nobody answered within the response timeout. */
+  /**
+   * Ann opens her desk: online, so the team has someone other than Sam for
+   * chats. `close` puts her on a break first: a closed desk alone still counts
+   * as available for the grace period.
+   */
+  async function annAtHerDesk() {
+    const desk = await openSocket(`/ws/team/${f.teamId}`, { cookie: f.cookies.ann });
+    await desk.next((fr) => fr.type === "snapshot");
+    const from = desk.frames.length;
+    desk.send({ type: "status", status: "online" }); // back from the break an earlier test left her on
+    await desk.next((fr) => fr.type === "presence" && fr.presence.agentId === f.ids.ann && fr.presence.status === "online", from);
+    return {
+      ...desk,
+      async close() {
+        const from = desk.frames.length;
+        desk.send({ type: "status", status: "break" });
+        await desk.next((fr) => fr.type === "presence" && fr.presence.agentId === f.ids.ann && fr.presence.status === "break", from);
+        await desk.close();
+      },
+    };
+  }
+
+  /** The agent answered, the customer wrote again, and nobody answered within the response timeout; Ann is available. */
   async function leftUnanswered() {
-    const assigned = await f.assignedConversation();
+    const assigned = await f.assignedConversation(); // Sam's, taken before Ann is online
     const { v, visitor, agent } = assigned;
+    const desk = await annAtHerDesk();
     agent.send({ type: "send", clientId: cid(), body: "Answer" });
     await visitor.next(isMessage("Answer"));
     visitor.send({ type: "send", clientId: cid(), body: "Question" });
@@ -316,18 +339,49 @@ describe("timers", () => {
     await timePasses(v.roomId, "response", 3 * 60 * 1000);
     await runDurableObjectAlarm(roomStub(v.roomId));
     await agent.next(isEvent("requeued"));
-    return assigned;
+    // Auto mode hands it to the one other available agent.
+    await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
+    return { ...assigned, desk };
   }
 
-  it("the agent response timeout puts an unanswered conversation back in the queue, avoiding that agent", async () => {
-    const { v } = await leftUnanswered();
+  it("the agent response timeout reassigns an unanswered conversation to another available agent", async () => {
+    const { v, desk } = await leftUnanswered();
+    await desk.close();
     const c = await conversationOf(v.roomId);
-    expect(c.avoid_agent_id).toBe(f.ids.sam);
-    expect(c.assignee_id).not.toBe(f.ids.sam);
+    expect(c).toMatchObject({ status: "open", assignee_id: f.ids.ann });
+  });
+
+  it("with nobody else available, the response timeout leaves the conversation with its agent and looks again", async () => {
+    const { v, visitor, agent } = await f.assignedConversation();
+    visitor.send({ type: "send", clientId: cid(), body: "Still there?" });
+    await agent.next(isMessage("Still there?"));
+    const seq = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.lastSeq());
+    await timePasses(v.roomId, "response", 3 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const after = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({
+      conv: r.store.current()!,
+      seq: r.store.lastSeq(),
+      response: r.timers.list().find((t) => t.kind === "response"),
+    }));
+    // Not handed round the queue back to Sam, and nothing said to the customer.
+    expect(after.conv).toMatchObject({ status: "open", assignee_id: f.ids.sam, avoid_agent_id: null });
+    expect(after.seq).toBe(seq);
+    expect(after.response?.dueAt).toBeGreaterThan(Date.now());
+    // Once Ann is at her desk, the next look hands it to her.
+    const desk = await annAtHerDesk();
+    try {
+      await timePasses(v.roomId, "response", 3 * 60 * 1000);
+      await runDurableObjectAlarm(roomStub(v.roomId));
+      await agent.next(isEvent("requeued"));
+      await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
+    } finally {
+      await desk.close();
+    }
   });
 
   it("every conversation timer run again after it fired changes nothing", async () => {
-    const { v } = await leftUnanswered();
+    const { v, desk } = await leftUnanswered();
+    await desk.close();
     const snapshot = async () =>
       runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({ conv: r.store.current(), seq: r.store.lastSeq() }));
     const before = await snapshot();
@@ -339,7 +393,7 @@ describe("timers", () => {
     }
     const after = await snapshot();
     expect(after.seq).toBe(before.seq);
-    expect(after.conv).toMatchObject({ status: before.conv!.status, assignee_id: before.conv!.assignee_id, avoid_agent_id: f.ids.sam });
+    expect(after.conv).toMatchObject({ status: "open", assignee_id: f.ids.ann, version: before.conv!.version });
   });
 
   it("a flagged conversation is never reassigned by the agent response timeout", async () => {
@@ -354,10 +408,15 @@ describe("timers", () => {
     // Unflagged while the customer still waits: the timeout applies again.
     agent.send({ type: "flag", on: false });
     await agent.next(isEvent("unflagged"));
-    await timePasses(v.roomId, "response", 10 * 60 * 1000);
-    await runDurableObjectAlarm(roomStub(v.roomId));
-    await agent.next(isEvent("requeued"));
-    expect(await conversationOf(v.roomId)).toMatchObject({ status: "queued", avoid_agent_id: f.ids.sam });
+    const desk = await annAtHerDesk();
+    try {
+      await timePasses(v.roomId, "response", 10 * 60 * 1000);
+      await runDurableObjectAlarm(roomStub(v.roomId));
+      await agent.next(isEvent("requeued"));
+      await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
+    } finally {
+      await desk.close();
+    }
   });
 
   it("closed conversations stay readable from D1 and searchable, within the caller's teams only", async () => {

@@ -345,6 +345,41 @@ describe("manual mode and permissions", () => {
   });
 });
 
+describe("agent response timeout: is there someone else? (SPEC §4)", () => {
+  it("counts only other available members with room, and in grab mode not managers", async () => {
+    const t = await team({ assignmentMode: "grab" }, [{ name: "Ann" }, { name: "Ben", capacity: 1 }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    await t.connect(t.agents.Mia); // online, but a manager
+    const c = await t.newConversation();
+    ann.send({ type: "take", conversationId: c.conversationId });
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.status === "open"));
+    const could = () => t.hub.couldReassign(c.conversationId, t.agents.Ann.id);
+    // Ann herself does not count, nor Mia: in grab mode managers join, they do not take.
+    expect(await could()).toBe(false);
+    const ben = await t.connect(t.agents.Ben);
+    await t.eventually(async () => expect(await could()).toBe(true));
+    // Ben full (capacity 1) is no one to hand it to either.
+    const c2 = await t.newConversation();
+    ben.send({ type: "take", conversationId: c2.conversationId });
+    await ben.next(is("conversation", (f) => f.conversation.id === c2.conversationId && f.conversation.status === "open"));
+    expect(await could()).toBe(false);
+  });
+
+  it("in manual mode any other available member could take it, a manager too; one on a break could not", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Mia", role: "manager" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    ann.send({ type: "take", conversationId: c.conversationId });
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.status === "open"));
+    expect(await t.hub.couldReassign(c.conversationId, t.agents.Ann.id)).toBe(false);
+    const mia = await t.connect(t.agents.Mia);
+    expect(await t.hub.couldReassign(c.conversationId, t.agents.Ann.id)).toBe(true);
+    mia.send({ type: "status", status: "break" });
+    await mia.next(is("presence", (f) => f.presence.agentId === t.agents.Mia.id && f.presence.status === "break"));
+    expect(await t.hub.couldReassign(c.conversationId, t.agents.Ann.id)).toBe(false);
+  });
+});
+
 describe("queue position and estimated wait (SPEC §6)", () => {
   const queueOf = async (t: Awaited<ReturnType<typeof team>>, c: { roomId: string; address: { contactKey: string; inboxId: string } }) => {
     const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId));
