@@ -262,7 +262,7 @@ export class TeamHub extends DurableObject<Env> {
    * Would the conversation, taken from `agentId` now, go to somebody else? The
    * agent response timeout (SPEC §4) reassigns only then; with nobody else to
    * take it, requeueing would hand it back to the same agent (or leave it
-   * waiting with nobody at all) and tell the customer so every timeout period.
+   * waiting with nobody at all), with requeue and "joined" lines every period.
    */
   async couldReassign(conversationId: string, agentId: string): Promise<boolean> {
     await this.ensureLoaded();

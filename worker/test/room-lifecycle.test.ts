@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import { call, login, seedAgent, seedInbox } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
-import { isEvent, isMessage, openSocket } from "./ws";
+import { isEvent, isMessage, openSocket, type TestSocket } from "./ws";
 
 let f: RoomFixture;
 beforeAll(async () => {
@@ -327,26 +327,33 @@ describe("timers", () => {
     };
   }
 
-  /** The agent answered, the customer wrote again, and nobody answered within the response timeout; Ann is available. */
+  /** With Ann at her desk, the response timeout passes: the conversation goes to her, the one other available agent. */
+  async function timesOutToAnn(roomId: string, agent: TestSocket, ms: number) {
+    const desk = await annAtHerDesk();
+    try {
+      await timePasses(roomId, "response", ms);
+      await runDurableObjectAlarm(roomStub(roomId));
+      await agent.next(isEvent("requeued"));
+      await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
+    } finally {
+      await desk.close();
+    }
+  }
+
+  /** Sam answered, the customer wrote again, and nobody answered within the response timeout; Ann took over. */
   async function leftUnanswered() {
     const assigned = await f.assignedConversation(); // Sam's, taken before Ann is online
     const { v, visitor, agent } = assigned;
-    const desk = await annAtHerDesk();
     agent.send({ type: "send", clientId: cid(), body: "Answer" });
     await visitor.next(isMessage("Answer"));
     visitor.send({ type: "send", clientId: cid(), body: "Question" });
     await agent.next(isMessage("Question"));
-    await timePasses(v.roomId, "response", 3 * 60 * 1000);
-    await runDurableObjectAlarm(roomStub(v.roomId));
-    await agent.next(isEvent("requeued"));
-    // Auto mode hands it to the one other available agent.
-    await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
-    return { ...assigned, desk };
+    await timesOutToAnn(v.roomId, agent, 3 * 60 * 1000);
+    return assigned;
   }
 
   it("the agent response timeout reassigns an unanswered conversation to another available agent", async () => {
-    const { v, desk } = await leftUnanswered();
-    await desk.close();
+    const { v } = await leftUnanswered();
     const c = await conversationOf(v.roomId);
     expect(c).toMatchObject({ status: "open", assignee_id: f.ids.ann });
   });
@@ -368,20 +375,11 @@ describe("timers", () => {
     expect(after.seq).toBe(seq);
     expect(after.response?.dueAt).toBeGreaterThan(Date.now());
     // Once Ann is at her desk, the next look hands it to her.
-    const desk = await annAtHerDesk();
-    try {
-      await timePasses(v.roomId, "response", 3 * 60 * 1000);
-      await runDurableObjectAlarm(roomStub(v.roomId));
-      await agent.next(isEvent("requeued"));
-      await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
-    } finally {
-      await desk.close();
-    }
+    await timesOutToAnn(v.roomId, agent, 3 * 60 * 1000);
   });
 
   it("every conversation timer run again after it fired changes nothing", async () => {
-    const { v, desk } = await leftUnanswered();
-    await desk.close();
+    const { v } = await leftUnanswered();
     const snapshot = async () =>
       runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({ conv: r.store.current(), seq: r.store.lastSeq() }));
     const before = await snapshot();
@@ -408,15 +406,7 @@ describe("timers", () => {
     // Unflagged while the customer still waits: the timeout applies again.
     agent.send({ type: "flag", on: false });
     await agent.next(isEvent("unflagged"));
-    const desk = await annAtHerDesk();
-    try {
-      await timePasses(v.roomId, "response", 10 * 60 * 1000);
-      await runDurableObjectAlarm(roomStub(v.roomId));
-      await agent.next(isEvent("requeued"));
-      await agent.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann);
-    } finally {
-      await desk.close();
-    }
+    await timesOutToAnn(v.roomId, agent, 10 * 60 * 1000);
   });
 
   it("closed conversations stay readable from D1 and searchable, within the caller's teams only", async () => {
