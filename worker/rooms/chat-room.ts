@@ -4,6 +4,7 @@ import { currentAgentIdentity } from "../auth/session";
 import { type AgentIdentity, type Identity, identityFrom } from "../identity";
 import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
+import type { TeamHub } from "../teams/team-hub";
 import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
 import { Timers } from "../timers";
 import { flushArchive } from "./archive";
@@ -11,7 +12,7 @@ import { ConversationFlow, type RoomHost } from "./conversation-flow";
 import { canSee } from "./room-access";
 import { RoomError } from "./room-errors";
 import { loadRoomSettings, type RoomSettings } from "./room-settings";
-import { type ConversationRow, RoomStore } from "./room-store";
+import { RoomStore } from "./room-store";
 import { buildSummary } from "./summary";
 
 /** Frames above this size are refused before parsing (16 KB text + JSON overhead + attachment refs). */
@@ -303,7 +304,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
     const waiting = current && (current.status === "queued" || current.status === "bot") ? current : null;
     const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
-    return this.rememberQueueAnswer(key, await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).queueStatus(waiting?.id ?? null));
+    return this.rememberQueueAnswer(key, await this.hub(teamId).queueStatus(waiting?.id ?? null));
   }
 
   /** Keeps a hub answer, as a plain object (an RPC result holds its call open until let go). */
@@ -409,14 +410,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     await this.hubChain;
   }
 
-  async couldReassign(conversation: ConversationRow, agentId: string): Promise<boolean> {
-    try {
-      return await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(conversation.team_id)).couldReassign(conversation.id, agentId);
-    } catch (err) {
-      // The hub is unreachable: requeue as before; the hub sorts it out when it is back.
-      console.error(JSON.stringify({ level: "warn", msg: "couldReassign failed; requeueing", teamId: conversation.team_id, error: String(err) }));
-      return true;
-    }
+  hub(teamId: string): DurableObjectStub<TeamHub> {
+    return this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId));
   }
 
   /** The current summary with the next version, counted as pushed (the caller hands it to the hub). */
@@ -455,7 +450,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     this.hubChain = this.hubChain.then(async () => {
       for (const teamId of teams) {
         try {
-          const queue = await this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId)).syncConversation(summary);
+          const queue = await this.hub(teamId).syncConversation(summary);
           // Still waiting: the customer sees their place in the queue move without asking, once per
           // change (a chatty waiting customer pushes every second). Not if the conversation moved
           // on meanwhile (the hub may be handing it over as it answers).

@@ -5,6 +5,7 @@ import { verifyReceipt } from "../files/receipt";
 import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
 import type { CloseReason, Conversation, ConversationSummary, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress, RpcResult } from "../rpc";
+import type { TeamHub } from "../teams/team-hub";
 import type { DueTimer, Timers } from "../timers";
 import { canActIn, canSee } from "./room-access";
 import { RoomError, type RoomErrorCode } from "./room-errors";
@@ -25,8 +26,8 @@ export interface RoomHost {
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
   scheduleFlush(now?: boolean): void;
-  /** Asks the conversation's team whether someone other than `agentId` could take it now. */
-  couldReassign(conversation: ConversationRow, agentId: string): Promise<boolean>;
+  /** The team's hub (RPC stub). */
+  hub(teamId: string): DurableObjectStub<TeamHub>;
 }
 
 type Frame<T extends RoomClientFrame["type"]> = Extract<RoomClientFrame, { type: T }>;
@@ -231,7 +232,7 @@ export class ConversationFlow {
     this.room.syncHub(!!started);
     if (kind === "note" && f.mentions.length && who.kind === "agent") {
       const body = `${who.name} mentioned you: ${f.body.slice(0, 140)}`;
-      void this.hub(conv.team_id)
+      void this.room.hub(conv.team_id)
         .notify(f.mentions.filter((id) => id !== who.agentId), { kind: "mention", roomId: address.roomId, conversationId: conv.id, body })
         .catch((err) => console.error(JSON.stringify({ level: "warn", msg: "mention notify failed", error: String(err) })));
     }
@@ -321,7 +322,7 @@ export class ConversationFlow {
   private async requestFromHub(who: AgentIdentity, conv: ConversationRow, ask: HubAsk, summary?: ConversationSummary): Promise<RpcResult> {
     // The hub must know the conversation (and its latest state) before it can hand it out.
     if (!summary) await this.room.hubUpToDate();
-    const result = await this.hub(conv.team_id).assign({
+    const result = await this.room.hub(conv.team_id).assign({
       conversationId: conv.id,
       roomId: this.room.address().roomId,
       agent: { id: ask.agentId, name: ask.agentId === who.agentId ? who.name : "" },
@@ -573,7 +574,7 @@ export class ConversationFlow {
         // "Reassigned to another available agent": with nobody else, it stays (the desk shows it
         // overdue) and is looked at again, instead of going round the queue back to the same agent.
         const agentId = conv.assignee_id;
-        if (!(await this.room.couldReassign(conv, agentId))) return later(now + timeout * 1000);
+        if (!(await this.couldReassign(conv, agentId))) return later(now + timeout * 1000);
         // The agent may have answered while the team was asked: requeue checks the assignee, this the rest.
         const fresh = this.store.conversation(conv.id);
         if (fresh?.status !== "open" || fresh.waiting_since !== conv.waiting_since || fresh.flagged) return;
@@ -635,7 +636,13 @@ export class ConversationFlow {
     return conv;
   }
 
-  private hub(teamId: string) {
-    return this.env.TEAM_HUB.get(this.env.TEAM_HUB.idFromName(teamId));
+  /** Could someone other than `agentId` take the conversation now? Unreachable hub: yes (requeue, as before). */
+  private async couldReassign(conv: ConversationRow, agentId: string): Promise<boolean> {
+    try {
+      return await this.room.hub(conv.team_id).couldReassign(conv.id, agentId);
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", msg: "couldReassign failed; requeueing", teamId: conv.team_id, error: String(err) }));
+      return true;
+    }
   }
 }

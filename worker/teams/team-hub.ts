@@ -213,13 +213,10 @@ export class TeamHub extends DurableObject<Env> {
    * the queue, which the room passes on to the customer.
    */
   async syncConversation(summary: ConversationSummary): Promise<QueueStatus | null> {
-    const parsed = conversationSummarySchema.safeParse(summary);
-    if (!parsed.success) {
-      console.error(JSON.stringify({ level: "error", msg: "invalid summary from room", issues: parsed.error.issues.slice(0, 3) }));
-      return null;
-    }
-    await this.ensureLoaded(parsed.data.teamId);
-    const indexed = this.index(parsed.data);
+    const s = validSummary(summary);
+    if (!s) return null;
+    await this.ensureLoaded(s.teamId);
+    const indexed = this.index(s);
     if (!indexed) return null;
     // Presence and assignment run only when the change moved load or the queue. Activity
     // (previews, read pointers, waiting times) does neither, nor does a room confirming a
@@ -228,7 +225,7 @@ export class TeamHub extends DurableObject<Env> {
       this.publishPresence(indexed.affected);
       this.assignment.run();
     }
-    const position = this.store.queuePosition(parsed.data.id);
+    const position = this.store.queuePosition(s.id);
     return position === null ? null : this.queueStatusAt(position);
   }
 
@@ -292,9 +289,9 @@ export class TeamHub extends DurableObject<Env> {
     await this.ensureLoaded();
     if (req.summary) {
       // Indexed and checked in one step (no await between): no assignment pass runs in between.
-      const parsed = conversationSummarySchema.safeParse(req.summary);
-      if (!parsed.success) return { ok: false, code: "invalid_summary", message: "The room sent an invalid summary." };
-      const indexed = this.index(parsed.data);
+      const s = validSummary(req.summary);
+      if (!s) return { ok: false, code: "invalid_summary", message: "The room sent an invalid summary." };
+      const indexed = this.index(s);
       if (indexed?.moved) this.publishPresence(indexed.affected);
     }
     const result = await this.claimAndHandOver({ ...req, summary: undefined, agent: { id: req.agent.id, name: this.store.member(req.agent.id)?.name || req.agent.name } });
@@ -490,4 +487,12 @@ const error = (code: string, message: string): HubServerFrame => ({ type: "error
 /** What a conversation means for assignment: whom it counts against and whether it waits in the queue. */
 function footprint(c: IndexedConversation | null): string {
   return c ? JSON.stringify([chargedTo(c).sort(), waitsInQueue(c)]) : "";
+}
+
+/** A room's summary as the hub indexes it, or null (logged) when it does not validate. */
+function validSummary(summary: ConversationSummary): ConversationSummary | null {
+  const parsed = conversationSummarySchema.safeParse(summary);
+  if (parsed.success) return parsed.data;
+  console.error(JSON.stringify({ level: "error", msg: "invalid summary from room", issues: parsed.error.issues.slice(0, 3) }));
+  return null;
 }
