@@ -20,6 +20,12 @@ export interface AssignRequest {
   mode: AssignMode;
   note?: string;
   /**
+   * The team whose hub hands it over, set by that hub (never taken from a
+   * room's request). The room refuses a hand-over from any other team's hub: a
+   * conversation transferred away may still sit in its old team's queue.
+   */
+  teamId?: string;
+  /**
    * The room's summary, indexed by the hub just before it checks the request,
    * in the same step: a reopened conversation the hub had dropped, taken by
    * the reopening agent before auto assignment could hand it to someone else.
@@ -30,10 +36,12 @@ export interface AssignRequest {
 export type RpcResult = { ok: true } | { ok: false; code: string; message: string };
 
 /**
- * The room's answer to an assignment carries its new summary, so the hub
- * indexes it at once instead of waiting for a second RPC back from the room.
+ * The room's answer to an assignment carries its summary, so the hub indexes
+ * it at once instead of waiting for a second RPC back from the room. A
+ * refusal carries it too: the hub's view was out of date (a lost answer, a
+ * transfer it missed), and the refusal is how it learns the truth.
  */
-export type AssignResult = { ok: true; summary?: ConversationSummary } | { ok: false; code: string; message: string };
+export type AssignResult = { ok: true; summary?: ConversationSummary } | { ok: false; code: string; message: string; summary?: ConversationSummary };
 
 /** Where a room lives and who it belongs to; given to the room on first contact. */
 export interface RoomAddress {

@@ -484,10 +484,11 @@ export class ConversationFlow {
 
   applyAssignment(req: AssignRequest): AssignResult {
     const conv = this.store.conversation(req.conversationId);
-    if (!conv || conv.merged_into || conv.status === "closed") return { ok: false, code: "conflict", message: "The conversation is no longer open." };
-    if ((req.mode === "take" || req.mode === "auto") && conv.status !== "queued" && conv.status !== "bot") {
-      return { ok: false, code: "conflict", message: "Someone else already has this conversation." };
-    }
+    // A refusal tells the hub how things stand, so its index heals (see AssignResult).
+    const refuse = (message: string): AssignResult => ({ ok: false, code: "conflict", message, summary: this.store.current()?.id === req.conversationId ? (this.room.summaryForHub() ?? undefined) : undefined });
+    if (!conv || conv.merged_into || conv.status === "closed") return refuse("The conversation is no longer open.");
+    if (req.teamId !== conv.team_id) return refuse("The conversation belongs to another team now.");
+    if ((req.mode === "take" || req.mode === "auto") && conv.status !== "queued" && conv.status !== "bot") return refuse("Someone else already has this conversation.");
     if (conv.assignee_id === req.agent.id) return { ok: true, summary: this.room.summaryForHub() ?? undefined };
     const now = Date.now();
     const settings = this.room.cachedSettings();

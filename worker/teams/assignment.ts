@@ -187,7 +187,7 @@ export class Assignment {
     const { store, timers, clock } = this.host;
     let result: AssignResult;
     try {
-      result = await this.host.rooms().applyAssignment(req);
+      result = await this.host.rooms().applyAssignment({ ...req, teamId: this.host.teamId() });
     } catch (err) {
       console.error(JSON.stringify({ level: "error", msg: "applyAssignment failed", conversationId: req.conversationId, error: String(err) }));
       this.release(req.conversationId, req.agent.id);
@@ -197,6 +197,8 @@ export class Assignment {
     }
     if (!result.ok) {
       this.release(req.conversationId, req.agent.id);
+      // The room says how things stand (another agent has it, it moved to another team): index that first.
+      if (result.summary) await this.host.syncConversation(result.summary);
       // The room refused this version: keep offers and auto assignment off it until it changes.
       if (result.code !== "room_unavailable" && store.conversation(req.conversationId)?.summary.version === claimedAtVersion) store.hold(req.conversationId, claimedAtVersion);
     } else if (store.presence(req.agent.id)?.status === "offline") {

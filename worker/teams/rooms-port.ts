@@ -28,7 +28,7 @@ export function chatRooms(env: Env): RoomPort {
       const result = await room(req.roomId).applyAssignment(req);
       // An RPC result object keeps its call open on the room until disposed
       // (the room's eviction waits on it); copy the plain fields and let go.
-      const plain: AssignResult = result.ok ? { ok: true, summary: result.summary } : { ok: false, code: result.code, message: result.message };
+      const plain: AssignResult = result.ok ? { ok: true, summary: result.summary } : { ok: false, code: result.code, message: result.message, summary: result.summary };
       (result as Partial<Disposable>)[Symbol.dispose]?.();
       return plain;
     },

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
+import type { TeamHub } from "../teams/team-hub";
 import { call, login, seedAgent, seedInbox } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isEvent, isMessage, openSocket, type TestSocket } from "./ws";
@@ -392,6 +393,26 @@ describe("timers", () => {
     const after = await snapshot();
     expect(after.seq).toBe(before.seq);
     expect(after.conv).toMatchObject({ status: "open", assignee_id: f.ids.ann, version: before.conv!.version });
+  });
+
+  it("a hub that missed a transfer away cannot hand the conversation to its own agents; the room's refusal clears it from that hub", async () => {
+    const { v, agent } = await f.assignedConversation(); // Sam's, in this team
+    agent.send({ type: "transfer", teamId: f.otherTeamId, note: "Billing question" });
+    await agent.next(isEvent("transferred"));
+    // This team's hub never heard (the push to it failed): it still lists the conversation in its queue.
+    const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
+    const stale = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => ({ ...r.summaryForHub()!, teamId: f.teamId }));
+    await hub.syncConversation(stale);
+    const listed = () => runInDurableObject(hub, (_h: TeamHub, state) => state.storage.sql.exec("SELECT status FROM conversations WHERE id = ?", stale.id).toArray());
+    expect(await listed()).toEqual([{ status: "queued" }]);
+    const desk = await annAtHerDesk(); // someone available: the hub hands its queue out
+    try {
+      await runInDurableObject(hub, (h: TeamHub) => h.background.idle());
+      expect(await conversationOf(v.roomId)).toMatchObject({ team_id: f.otherTeamId, status: "queued", assignee_id: null });
+      expect(await listed()).toEqual([]);
+    } finally {
+      await desk.close();
+    }
   });
 
   it("a flagged conversation is never reassigned by the agent response timeout", async () => {
