@@ -41,11 +41,14 @@ const FLUSH_DELAY_MS = 5000;
 const FLUSH_JITTER = 0.4;
 const TYPING_THROTTLE_MS = 1000;
 /**
- * An agent socket re-reads its identity (account role, teams) from D1 at most
- * this often while in use: a demotion, a removal from the team or a disabled
- * account takes effect within it, not at the next reconnect.
+ * An agent socket's identity (account, role, teams) is re-read from D1 once it
+ * is this old and the socket sends or is sent anything (see deliver): a
+ * demotion, a removal from the team or a disabled account takes effect within
+ * it, on a socket that only listens too, not at the next reconnect.
  */
 const IDENTITY_TTL_MS = 60_000;
+/** After a failed identity read (D1 unreachable), the next try comes this soon. */
+const IDENTITY_RETRY_MS = 5_000;
 /** Asked for the queue place again within this long, with the conversation unchanged, the room answers from the last hub answer. */
 const QUEUE_ASK_MS = 5000;
 const SETTINGS_TTL_MS = 60_000;
@@ -53,9 +56,16 @@ const SETTINGS_TTL_MS = 60_000;
 interface SocketState {
   identity: Identity;
   typingAt: number;
-  /** When the identity was last read (0: not since this instance rebuilt it from the attachment). */
+  /** When an agent's identity was last read from D1 (kept in the attachment, so it survives hibernation). */
   checkedAt: number;
   refreshing: Promise<void> | null;
+  /** Frames for an agent socket while its identity is re-read: sent in order if it still may see them. */
+  held: string[] | null;
+}
+
+/** What a room socket carries through hibernation (namespaced: nothing else on the socket can overwrite it). */
+interface RoomAttachment {
+  edgedesk: { identity: Identity; checkedAt?: number };
 }
 
 /** One per (inbox, contact): the live conversation, its messages and its timers. */
@@ -102,8 +112,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const server = pair[1];
     const tags = who.kind === "agent" ? ["agent", `agent:${who.agentId}`] : ["visitor"];
     this.ctx.acceptWebSocket(server, tags);
-    server.serializeAttachment({ edgedesk: { identity: who } });
-    this.sockets.set(server, { identity: who, typingAt: 0, checkedAt: Date.now(), refreshing: null });
+    const checkedAt = Date.now();
+    server.serializeAttachment({ edgedesk: { identity: who, checkedAt } } satisfies RoomAttachment);
+    this.sockets.set(server, { identity: who, typingAt: 0, checkedAt, refreshing: null, held: null });
     if (who.kind === "visitor") this.flow.recordVisitorDetails(request);
     this.welcome(server, who, after);
     if (who.kind === "visitor") this.syncHub();
@@ -153,10 +164,11 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     }
     try {
       if (state.identity.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
-      // The agent-only commands depend on the agent's role: with a stale identity they wait for the
-      // fresh one. Messages and the rest do not (a later message would pass an earlier one).
+      // An agent's frame with a stale identity waits for the fresh one: a disabled account or a
+      // lost right must not send, read or change anything. Every frame of the socket waits on the
+      // same read, so they keep their order.
       const refreshed = this.refreshIdentity(ws, state);
-      if (refreshed && !VISITOR_COMMANDS.has(frame.type)) {
+      if (refreshed) {
         await refreshed;
         if (ws.readyState !== WebSocket.OPEN) return; // let go meanwhile
       }
@@ -196,9 +208,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     let state = this.sockets.get(ws);
     if (!state) {
       // After hibernation the map is empty: rebuild from the attachment once.
-      const attached = ws.deserializeAttachment() as { edgedesk?: { identity: Identity } } | null;
+      const attached = ws.deserializeAttachment() as Partial<RoomAttachment> | null;
       if (!attached?.edgedesk) return null;
-      state = { identity: attached.edgedesk.identity, typingAt: 0, checkedAt: 0, refreshing: null };
+      state = { identity: attached.edgedesk.identity, typingAt: 0, checkedAt: attached.edgedesk.checkedAt ?? 0, refreshing: null, held: null };
       this.sockets.set(ws, state);
     }
     return state;
@@ -207,8 +219,25 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   // ───────────── fan-out ─────────────
 
   sendTo(ws: WebSocket, frame: RoomServerFrame): void {
+    this.deliver(ws, JSON.stringify(frame), Date.now());
+  }
+
+  /**
+   * Every frame to a socket goes through here. An agent whose identity was
+   * last read over IDENTITY_TTL_MS ago gets nothing more until it is read
+   * again: frames wait (in order) and go out if the agent may still see the
+   * conversation, so a disabled account or a removal from the team stops the
+   * flow within a minute even on a socket that only listens.
+   */
+  private deliver(ws: WebSocket, text: string, now: number): void {
+    const state = this.socketState(ws);
+    if (state?.identity.kind === "agent" && (state.refreshing || now - state.checkedAt >= IDENTITY_TTL_MS)) {
+      (state.held ??= []).push(text);
+      void this.refreshIdentity(ws, state);
+      return;
+    }
     try {
-      ws.send(JSON.stringify(frame));
+      ws.send(text);
     } catch {
       // closing socket: it will resume from its last sequence
     }
@@ -222,14 +251,11 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience: "all" | "agents" | "visitors" = "all", except?: WebSocket): void {
     const tag = audience === "agents" ? "agent" : audience === "visitors" ? "visitor" : undefined;
     let text: string | null = null;
+    const now = Date.now();
     for (const ws of this.ctx.getWebSockets(tag)) {
       if (ws === except) continue;
       text ??= JSON.stringify(typeof frame === "function" ? frame() : frame);
-      try {
-        ws.send(text);
-      } catch {
-        // closing socket
-      }
+      this.deliver(ws, text, now);
     }
   }
 
@@ -257,7 +283,13 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 
   private letGo(ws: WebSocket, message: string): void {
-    this.sendTo(ws, { type: "error", code: "forbidden", message });
+    const state = this.sockets.get(ws);
+    if (state) state.held = null; // what waited for the check is not theirs to see
+    try {
+      ws.send(JSON.stringify({ type: "error", code: "forbidden", message } satisfies RoomServerFrame));
+    } catch {
+      // already closing
+    }
     try {
       ws.close(4403, "no longer allowed");
     } catch {
@@ -266,9 +298,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 
   /**
-   * Re-reads a stale agent socket's identity in the background (see
-   * IDENTITY_TTL_MS); the promise, for commands that must wait for it. Null
-   * when nothing needs reading.
+   * Re-reads a stale agent socket's identity (see IDENTITY_TTL_MS) and then
+   * sends what was held for it, unless the agent was let go; the promise, for
+   * frames that must wait for it. Null when nothing needs reading.
    */
   private refreshIdentity(ws: WebSocket, state: SocketState): Promise<void> | null {
     if (state.identity.kind !== "agent") return null;
@@ -280,12 +312,19 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
         state.checkedAt = Date.now();
         if (!fresh) return this.letGo(ws, "Your account is no longer active.");
         state.identity = fresh;
-        ws.serializeAttachment({ edgedesk: { identity: fresh } });
+        ws.serializeAttachment({ edgedesk: { identity: fresh, checkedAt: state.checkedAt } } satisfies RoomAttachment);
         if (!this.maySee(fresh)) this.letGo(ws, "You can no longer see this conversation.");
       })
-      .catch((err) => console.error(JSON.stringify({ level: "warn", msg: "agent identity refresh failed", agentId, error: String(err) })))
+      .catch((err) => {
+        // D1 unreachable: keep the identity read a minute ago rather than cut every agent off; try again soon.
+        state.checkedAt = Date.now() - IDENTITY_TTL_MS + IDENTITY_RETRY_MS;
+        console.error(JSON.stringify({ level: "warn", msg: "agent identity refresh failed", agentId, error: String(err) }));
+      })
       .finally(() => {
         state.refreshing = null;
+        const held = state.held;
+        state.held = null;
+        if (held && ws.readyState === WebSocket.OPEN) for (const text of held) this.deliver(ws, text, Date.now());
       });
     return state.refreshing;
   }

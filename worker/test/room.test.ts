@@ -27,6 +27,20 @@ const setVisibility = (visibility: "all" | "assigned") =>
 /** Resolves once the server has closed the socket. */
 const closed = (ws: WebSocket) =>
   ws.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise<void>((resolve) => ws.addEventListener("close", () => resolve(), { once: true }));
+/**
+ * A minute passes for the room's agent sockets: their identities, as their
+ * attachments remember them, were last read long ago, and the room (evicted)
+ * rebuilds its sockets from those attachments.
+ */
+async function identitiesGoStale(roomId: string) {
+  await runInDurableObject(roomStub(roomId), (_r: ChatRoom, state) => {
+    for (const ws of state.getWebSockets("agent")) {
+      const attached = ws.deserializeAttachment() as { edgedesk: { checkedAt?: number } };
+      ws.serializeAttachment({ ...attached, edgedesk: { ...attached.edgedesk, checkedAt: 0 } });
+    }
+  });
+  await evictDurableObject(roomStub(roomId));
+}
 const summaryOf = (roomId: string) => runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.summaryForHub()!);
 
 describe("messages", () => {
@@ -154,8 +168,7 @@ describe("messages", () => {
     await env.DB.prepare("UPDATE team_members SET role = 'agent' WHERE agent_id = ? AND team_id = ?").bind(f.ids.mia, f.teamId).run();
     await env.DB.prepare("UPDATE agents SET active = 0 WHERE id = ?").bind(f.ids.ann).run();
     try {
-      // An instance rebuilt from the sockets' attachments reads identities afresh (so does one a minute on).
-      await evictDurableObject(roomStub(v.roomId));
+      await identitiesGoStale(v.roomId);
       const from = mia.frames.length;
       mia.send({ type: "close", reason: "resolved" });
       expect(await mia.next((fr) => fr.type === "error", from)).toMatchObject({ code: "forbidden" });
@@ -163,11 +176,34 @@ describe("messages", () => {
       ann.send({ type: "send", clientId: cid(), kind: "note", body: "still here?" });
       expect(await ann.next((fr) => fr.type === "error" && fr.message === "Your account is no longer active.")).toBeTruthy();
       await closed(ann.ws);
+      // Her note was never stored: a stale identity's messages wait for the check like everything else.
+      const bodies = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.messagesAfter(0, 1000, true).map((m) => m.body));
+      expect(bodies).not.toContain("still here?");
       visitor.send({ type: "send", clientId: cid(), body: "after the change" });
       await visitor.next(isMessage("after the change"));
       expect(JSON.stringify(ann.frames)).not.toContain("after the change");
     } finally {
       await env.DB.prepare("UPDATE team_members SET role = 'manager' WHERE agent_id = ? AND team_id = ?").bind(f.ids.mia, f.teamId).run();
+      await env.DB.prepare("UPDATE agents SET active = 1 WHERE id = ?").bind(f.ids.ann).run();
+    }
+  });
+
+  it("a disabled agent whose socket only listens gets nothing more once the identity check is due; the others get everything in order", async () => {
+    const { v, visitor, agent: sam } = await assignedConversation(); // Sam's
+    const ann = await agentSocket(f.cookies.ann, v.roomId);
+    await env.DB.prepare("UPDATE agents SET active = 0 WHERE id = ?").bind(f.ids.ann).run();
+    try {
+      await identitiesGoStale(v.roomId);
+      visitor.send({ type: "send", clientId: cid(), body: "my card ends in 4242" });
+      visitor.send({ type: "send", clientId: cid(), body: "and expires 12/29" });
+      expect(await ann.next((fr) => fr.type === "error" && fr.message === "Your account is no longer active.")).toBeTruthy();
+      await closed(ann.ws);
+      expect(JSON.stringify(ann.frames)).not.toContain("4242");
+      // Sam's identity was just as old: his frames waited for his check and came in order.
+      await sam.next(isMessage("and expires 12/29"));
+      const order = sam.frames.filter((fr) => fr.type === "message" && fr.message.author.type === "visitor").map((fr) => fr.message.body);
+      expect(order.slice(-2)).toEqual(["my card ends in 4242", "and expires 12/29"]);
+    } finally {
       await env.DB.prepare("UPDATE agents SET active = 1 WHERE id = ?").bind(f.ids.ann).run();
     }
   });
