@@ -16,6 +16,9 @@ export const TIMERS_SCHEMA = [
   "CREATE INDEX IF NOT EXISTS timers_due ON timers(due_at)",
 ];
 
+/** A due timer's handler has this long before the timer counts as not done and runs again (see runDue). */
+export const LEASE_MS = 30_000;
+
 export class Timers {
   /**
    * The alarm time we last set (null: none), so the hot path does not touch the
@@ -51,6 +54,8 @@ export class Timers {
    * (one statement: it runs for every message that needs an archive flush).
    */
   setIfEarlier(kind: string, key: string, dueAt: number, payload: string | null = null): void {
+    // The timer whose handler is running is gone as far as anyone scheduling it again is concerned.
+    if (this.isRunning(kind, key)) return this.set(kind, key, dueAt, payload);
     const written = this.storage.sql
       .exec(
         `INSERT INTO timers (kind, key, due_at, payload) VALUES (?, ?, ?, ?)
@@ -61,7 +66,16 @@ export class Timers {
   }
 
   has(kind: string, key: string): boolean {
-    return this.storage.sql.exec("SELECT 1 FROM timers WHERE kind = ? AND key = ?", kind, key).toArray().length > 0;
+    return this.storage.sql.exec("SELECT 1 FROM timers WHERE kind = ? AND key = ?", kind, key).toArray().length > 0 && !this.isRunning(kind, key);
+  }
+
+  /** The timer whose handler runs now (see runDue), while it still holds its lease. */
+  private running: { kind: string; key: string; leased: number } | null = null;
+
+  private isRunning(kind: string, key: string): boolean {
+    const r = this.running;
+    if (r?.kind !== kind || r.key !== key) return false;
+    return this.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM timers WHERE kind = ? AND key = ?", kind, key).toArray()[0]?.due_at === r.leased;
   }
 
   clear(kind: string, key: string): void {
@@ -80,8 +94,9 @@ export class Timers {
   }
 
   /**
-   * Runs every due timer through `handle` (each removed before its handler runs,
-   * so a handler may re-schedule itself), then re-arms the alarm for the next one.
+   * Runs every due timer through `handle` (each removed once its handler is
+   * done, unless the handler re-scheduled it), then re-arms the alarm for the
+   * next one.
    */
   async runDue(handle: (timer: DueTimer) => Promise<void> | void, now = Date.now()): Promise<void> {
     this.alarmAt = undefined;
@@ -89,14 +104,21 @@ export class Timers {
       .exec<{ kind: string; key: string; due_at: number; payload: string | null }>("SELECT kind, key, due_at, payload FROM timers WHERE due_at <= ? ORDER BY due_at", now)
       .toArray();
     for (const r of due) {
-      // Delete only this exact instance: a handler may have moved it meanwhile.
-      this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND due_at = ?", r.kind, r.key, r.due_at);
+      // Leased, not deleted, while its handler runs: handlers wait on D1 or another object, and an
+      // object evicted meanwhile (a deploy) must still find the timer, LEASE_MS on. Only this exact
+      // instance is touched: a handler may move it (then its new time stands).
+      const leased = Date.now() + LEASE_MS;
+      this.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = ? AND key = ? AND due_at = ?", leased, r.kind, r.key, r.due_at);
+      this.running = { kind: r.kind, key: r.key, leased };
       try {
         await handle({ kind: r.kind, key: r.key, dueAt: r.due_at, payload: r.payload });
+        this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND due_at = ?", r.kind, r.key, leased);
       } catch (err) {
         // A failing handler must not starve the others; retry it shortly.
         console.error(JSON.stringify({ level: "error", msg: "timer failed", kind: r.kind, key: r.key, error: String(err) }));
         this.set(r.kind, r.key, Date.now() + 5_000, r.payload);
+      } finally {
+        this.running = null;
       }
     }
     await this.rearm();
