@@ -203,7 +203,9 @@ export class ConversationFlow {
             ...(resumes ? { status: "open", pending_since: null } : {}),
           });
           if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
-          if (conv.assignee_id && conv.waiting_since === null && settings.agentResponseTimeoutSeconds) {
+          // The agent's time to answer starts when the customer starts waiting, and again when they
+          // come back to a pending conversation (its timer found it pending and let go).
+          if (conv.assignee_id && (conv.waiting_since === null || resumes) && settings.agentResponseTimeoutSeconds) {
             this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
           }
           if (started && settings.autoGreeting) {
@@ -371,7 +373,11 @@ export class ConversationFlow {
     this.store.transaction(() => {
       this.store.updateConversation(conv.id, { status, pending_since: status === "pending" ? now : null });
       if (status === "pending") this.room.timers.set("pending", conv.id, now + settings.pendingTimeoutSeconds * 1000);
-      else this.room.timers.clear("pending", conv.id);
+      else {
+        this.room.timers.clear("pending", conv.id);
+        // Open again with the customer still unanswered: the response time runs again.
+        if (conv.waiting_since !== null && conv.assignee_id && settings.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+      }
       out.push(this.event(conv.id, "status", `${who.name} set the conversation to ${status}`, true, { status }, now));
     });
     this.finish(conv.id, out);

@@ -415,6 +415,22 @@ describe("timers", () => {
     }
   });
 
+  it("a customer coming back to a pending conversation they still wait on starts the agent's response time again", async () => {
+    const { v, visitor, agent } = await f.assignedConversation(); // Sam's
+    visitor.send({ type: "send", clientId: cid(), body: "Any news?" });
+    await agent.next(isMessage("Any news?"));
+    agent.send({ type: "setStatus", status: "pending" }); // without answering
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "pending");
+    await timePasses(v.roomId, "response", 3 * 60 * 1000);
+    await runDurableObjectAlarm(roomStub(v.roomId)); // pending: the response timer lets go
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "pending", assignee_id: f.ids.sam });
+    visitor.send({ type: "send", clientId: cid(), body: "Hello??" });
+    await agent.next((fr) => fr.type === "conversation" && fr.conversation.status === "open");
+    // Sam still does not answer: Ann, available, gets it.
+    await timesOutToAnn(v.roomId, agent, 3 * 60 * 1000);
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "open", assignee_id: f.ids.ann });
+  });
+
   it("a flagged conversation is never reassigned by the agent response timeout", async () => {
     const { v, visitor, agent } = await f.assignedConversation();
     agent.send({ type: "flag", on: true });
