@@ -30,6 +30,8 @@ const REPLAY_CHUNK = 200;
  * of runtime CPU per message at 1 s).
  */
 const HUB_SYNC_MS = 1000;
+/** A state change's push is checked this long after it left (see syncHub); a failed one is retried as soon. */
+const HUB_RETRY_MS = 2000;
 /**
  * The archive is written to D1 about this long after the first unflushed
  * message: one batch per room per few seconds of activity, not a D1 write per
@@ -52,6 +54,12 @@ const IDENTITY_RETRY_MS = 5_000;
 /** Asked for the queue place again within this long, with the conversation unchanged, the room answers from the last hub answer. */
 const QUEUE_ASK_MS = 5000;
 const SETTINGS_TTL_MS = 60_000;
+
+/** A summary push a team's hub did not get (see pushToHub). */
+interface HubDebt {
+  teamId: string;
+  conversationId: string;
+}
 
 interface SocketState {
   identity: Identity;
@@ -426,7 +434,14 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
    */
   syncHub(urgent = false, teamIds?: string[]): void {
     this.hubDirty = true;
-    if (urgent || (!this.hubTicking && Date.now() - this.hubPushedAt >= HUB_SYNC_MS)) return this.pushToHub(teamIds);
+    if (urgent) {
+      // A state change the hub must not miss: if this instance goes away before the hub has it
+      // (a deploy mid-call), the tick finds the new instance dirty and pushes it again.
+      this.hubTicking = true;
+      this.timers.setIfEarlier("hubsync", "hub", Date.now() + HUB_RETRY_MS);
+      return this.pushToHub(teamIds);
+    }
+    if (!this.hubTicking && Date.now() - this.hubPushedAt >= HUB_SYNC_MS) return this.pushToHub(teamIds);
     if (this.hubTicking) return;
     this.hubTicking = true;
     this.timers.set("hubsync", "hub", this.hubPushedAt + HUB_SYNC_MS);
@@ -484,29 +499,55 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (!summary) return;
     const current = this.store.current()!;
     // A transferred conversation must also leave its previous team's hub.
-    const teams = new Set([current.team_id, ...extraTeamIds]);
+    const sends = [...new Set([current.team_id, ...extraTeamIds])].map((teamId) => ({ teamId, summary }));
+    // Pushes a hub did not get go again with this one: to an old team after a transfer, or of a
+    // conversation since replaced by a new one (its close must still reach the hub).
+    for (const debt of this.hubDebts()) {
+      if (sends.some((x) => x.teamId === debt.teamId && x.summary.id === debt.conversationId)) continue;
+      const row = debt.conversationId === current.id ? current : this.store.conversation(debt.conversationId);
+      if (row) sends.push({ teamId: debt.teamId, summary: row === current ? summary : buildSummary(this, row, this.nextHubVersion()) });
+      else this.settleHubDebt(debt.teamId, debt.conversationId);
+    }
     // Chained so pushes leave in order; the version field guards the rest.
     this.hubChain = this.hubChain.then(async () => {
-      for (const teamId of teams) {
+      for (const { teamId, summary } of sends) {
         try {
           const queue = await this.hub(teamId).syncConversation(summary);
+          this.settleHubDebt(teamId, summary.id);
           // Still waiting: the customer sees their place in the queue move without asking, once per
           // change (a chatty waiting customer pushes every second). Not if the conversation moved
           // on meanwhile (the hub may be handing it over as it answers).
           const now = this.store.current();
-          if (queue && teamId === current.team_id && now?.id === current.id && (now.status === "queued" || now.status === "bot")) {
+          if (queue && teamId === current.team_id && summary.id === current.id && now?.id === current.id && (now.status === "queued" || now.status === "bot")) {
             const before = JSON.stringify(this.queueAnswer?.status);
             const status = this.rememberQueueAnswer(queueKey(now), queue);
             if (JSON.stringify(status) !== before) this.broadcast({ type: "queue", ...status }, "visitors");
           }
         } catch (err) {
           console.error(JSON.stringify({ level: "warn", msg: "hub sync failed; retrying", teamId, error: String(err) }));
+          this.oweHub(teamId, summary.id);
           this.hubDirty = true;
           this.hubTicking = true;
-          this.timers.set("hubsync", "hub", Date.now() + 2000);
+          this.timers.set("hubsync", "hub", Date.now() + HUB_RETRY_MS);
         }
       }
     });
+  }
+
+  /** Pushes that failed (kept in meta: a new instance owes them too). */
+  private hubDebts(): HubDebt[] {
+    return this.store.getMeta<HubDebt[]>("hubDebts") ?? [];
+  }
+
+  private oweHub(teamId: string, conversationId: string): void {
+    const debts = this.hubDebts();
+    if (!debts.some((d) => d.teamId === teamId && d.conversationId === conversationId)) this.store.setMeta("hubDebts", [...debts, { teamId, conversationId }]);
+  }
+
+  private settleHubDebt(teamId: string, conversationId: string): void {
+    const debts = this.hubDebts();
+    const rest = debts.filter((d) => d.teamId !== teamId || d.conversationId !== conversationId);
+    if (rest.length !== debts.length) this.store.setMeta("hubDebts", rest);
   }
 
   /** Archive to D1 shortly after the first unflushed change (batched, off the hot path). */

@@ -431,6 +431,27 @@ describe("timers", () => {
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "open", assignee_id: f.ids.ann });
   });
 
+  it("a push the old team's hub missed after a transfer is sent again with the room's next one", async () => {
+    const { v, visitor, agent } = await f.assignedConversation(); // Sam's, in this team
+    agent.send({ type: "transfer", teamId: f.otherTeamId });
+    await agent.next(isEvent("transferred"));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.hubUpToDate()); // the transfer's pushes are done
+    // The push to this team's hub failed: it still lists the conversation as Sam's, and the room owes it.
+    const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
+    const stale = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => {
+      r.store.setMeta("hubDebts", [{ teamId: f.teamId, conversationId: r.store.current()!.id }]);
+      return { ...r.summaryForHub()!, teamId: f.teamId, status: "open" as const, assigneeId: f.ids.sam };
+    });
+    await hub.syncConversation(stale);
+    const listed = () => runInDurableObject(hub, (_h: TeamHub, state) => state.storage.sql.exec("SELECT assignee_id FROM conversations WHERE id = ?", stale.id).toArray());
+    expect(await listed()).toEqual([{ assignee_id: f.ids.sam }]);
+    visitor.send({ type: "send", clientId: cid(), body: "Hello billing?" });
+    await visitor.next(isMessage("Hello billing?"));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.hubUpToDate());
+    expect(await listed()).toEqual([]);
+    expect(await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.getMeta("hubDebts"))).toEqual([]);
+  });
+
   it("a flagged conversation is never reassigned by the agent response timeout", async () => {
     const { v, visitor, agent } = await f.assignedConversation();
     agent.send({ type: "flag", on: true });
