@@ -1,6 +1,41 @@
-// Login throttling: 10 failed attempts per (IP, email) in 15 minutes → 429.
+// Password throttling. Sign-in: 10 failed attempts per (IP, email) in 15
+// minutes → 429; and, since every attempt costs a password hash whatever the
+// email, 30 per IP in 10 minutes. Password change: 10 per agent in 10 minutes.
 import type { Env } from "../env";
 import { ApiError } from "../http/errors";
+import { limit, refund } from "./fixed-window";
+
+interface Budget {
+  key: string;
+  max: number;
+  windowMs: number;
+  message: string;
+}
+
+export const signInsFrom = (ip: string): Budget => ({
+  key: `login-ip:${ip}`,
+  max: 30,
+  windowMs: 10 * 60 * 1000,
+  message: "Too many sign-in attempts from your network. Try again later.",
+});
+
+export const passwordChecksOf = (agentId: string): Budget => ({
+  key: `password-check:${agentId}`,
+  max: 10,
+  windowMs: 10 * 60 * 1000,
+  message: "Too many wrong passwords. Try again later.",
+});
+
+/**
+ * Counts a password check before it is hashed (429 once the budget is spent;
+ * counted first, so concurrent attempts cannot all slip past). Returns what
+ * gives it back when the password was right: only wrong ones use up the budget,
+ * so an office signing in from one address is not locked out.
+ */
+export async function spendAttempt(env: Env, budget: Budget, now = Date.now()): Promise<() => Promise<void>> {
+  await limit(env, budget.key, budget.max, budget.windowMs, { now, message: budget.message });
+  return () => refund(env, budget.key, budget.windowMs, now);
+}
 
 const WINDOW_MS = 15 * 60 * 1000;
 const MAX_FAILURES = 10;

@@ -69,10 +69,18 @@ async function inviteStatement(c: Context<AppEnv>, agentId: string) {
   return { url, stmt };
 }
 
-/** Team hubs cache members (names, capacity, roles): tell each affected one. */
-async function refreshHubs(c: Context<AppEnv>, teamIds: (string | null)[]) {
+/**
+ * Team hubs cache members (names, capacity, roles): tells each affected one
+ * that members changed, so it reloads them and closes desks that lost their
+ * rights. `agentId`: whose account changed; `admin`: it is or
+ * was an admin's, who may have a desk open in any team, so every hub hears.
+ */
+async function refreshHubs(c: Context<AppEnv>, teamIds: (string | null)[], changed?: { agentId: string; admin: boolean }) {
+  const all = changed?.admin ? ((await c.env.DB.prepare("SELECT id FROM teams").all<{ id: string }>()).results.map((t) => t.id)) : [];
   await Promise.all(
-    [...new Set(teamIds.filter((t): t is string => !!t))].map((id) => c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).membersChanged()),
+    [...new Set([...teamIds, ...all].filter((t): t is string => !!t))].map((id) =>
+      c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).membersChanged(changed ? [changed.agentId] : []),
+    ),
   );
 }
 
@@ -137,10 +145,14 @@ agentRoutes.openapi(
     const row = await loadAgent(c, id);
     const current = present(row);
     if (!isAdmin(me)) {
-      // A manager may set capacity for agents of a team they manage, nothing else.
+      // A manager may set capacity, nothing else. Capacity is account-wide, so only for a
+      // plain agent whose every team is one they manage (not an admin, not a fellow manager,
+      // not an agent shared with a team they do not manage).
       const onlyCapacity = Object.keys(body).every((k) => k === "capacity");
-      const manages = current.teams.some((t) => managesTeam(me, t.teamId as string));
-      if (!onlyCapacity || !manages) throw forbidden("Only an admin can change that.");
+      const withinTheirTeams =
+        current.role === "agent" && current.teams.length > 0 && current.teams.every((t) => t.role === "agent" && managesTeam(me, t.teamId as string));
+      if (!onlyCapacity) throw forbidden("Only an admin can change that.");
+      if (!withinTheirTeams) throw forbidden("A manager can change the capacity only of agents who work only in teams they manage.");
     }
     const losesAdmin = current.role === "admin" && current.active && (body.role === "agent" || body.active === false);
     if (losesAdmin && (await adminCount(c)) <= 1) throw conflict("Keep at least one active admin.");
@@ -160,7 +172,7 @@ agentRoutes.openapi(
       auditStatement(c, "agent.update", "agent", id, body),
     ];
     await c.env.DB.batch(stmts);
-    await refreshHubs(c, [...current.teams.map((t) => t.teamId), ...(body.teams ?? []).map((t) => t.teamId)]);
+    await refreshHubs(c, [...current.teams.map((t) => t.teamId), ...(body.teams ?? []).map((t) => t.teamId)], { agentId: id, admin: current.role === "admin" });
     return c.json(present(await loadAgent(c, id)), 200);
   },
 );
@@ -184,6 +196,6 @@ agentRoutes.openapi(route({ method: "delete", path: "/agents/{id}", summary: "Re
   if (id === c.var.agent.id) throw conflict("You cannot remove yourself.");
   if (row.role === "admin" && (await adminCount(c)) <= 1) throw conflict("Keep at least one active admin.");
   await c.env.DB.batch([c.env.DB.prepare("DELETE FROM agents WHERE id = ?").bind(id), auditStatement(c, "agent.delete", "agent", id, { email: row.email })]);
-  await refreshHubs(c, present(row).teams.map((t) => t.teamId));
+  await refreshHubs(c, present(row).teams.map((t) => t.teamId), { agentId: id, admin: row.role === "admin" });
   return c.json({ ok: true }, 200);
 });

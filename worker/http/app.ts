@@ -63,6 +63,8 @@ interface RouteSpec<P extends Obj | undefined, Q extends Obj | undefined, B exte
   query?: Q;
   body?: B;
   status?: 200 | 201;
+  /** Error statuses the route answers besides the usual 400, 401, 403, 404 and 409. */
+  errors?: (429 | 503)[];
 }
 
 const errorSchema = z
@@ -87,7 +89,16 @@ export function route<P extends Obj | undefined = undefined, Q extends Obj | und
         ? { required: true; content: { "application/json": { schema: B } } }
         : undefined,
     },
-    responses: { 200: okResponse, 201: okResponse, 400: errorResponseSpec, 401: errorResponseSpec, 403: errorResponseSpec, 404: errorResponseSpec, 409: errorResponseSpec },
+    responses: {
+      200: okResponse,
+      201: okResponse,
+      400: errorResponseSpec,
+      401: errorResponseSpec,
+      403: errorResponseSpec,
+      404: errorResponseSpec,
+      409: errorResponseSpec,
+      ...(Object.fromEntries((spec.errors ?? []).map((status) => [status, errorResponseSpec])) as Partial<Record<429 | 503, typeof errorResponseSpec>>),
+    },
   });
 }
 

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { sha256Hex } from "../auth/crypto";
 import { hashPassword, verifyPassword } from "../auth/password";
-import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from "../auth/rate-limit";
+import { assertLoginAllowed, clearLoginFailures, passwordChecksOf, recordLoginFailure, signInsFrom, spendAttempt } from "../auth/rate-limit";
 import { clientIp, createSession, endAllSessions, endSession } from "../auth/session";
 import { newRouter, requireSession, route } from "./app";
 import { ApiError, badRequest, unauthorized } from "./errors";
@@ -18,11 +18,13 @@ const changePasswordBody = z.object({ currentPassword: z.string().min(1).max(100
 export const authRoutes = newRouter();
 
 authRoutes.openapi(
-  route({ method: "post", path: "/auth/login", summary: "Sign in", tag: "auth", body: loginBody }),
+  route({ method: "post", path: "/auth/login", summary: "Sign in", tag: "auth", body: loginBody, errors: [429] }),
   async (c) => {
     const { email, password } = c.req.valid("json");
-    const key = `${clientIp(c.req.raw)}|${email}`;
+    const ip = clientIp(c.req.raw);
+    const key = `${ip}|${email}`;
     await assertLoginAllowed(c.env, key);
+    const giveBack = await spendAttempt(c.env, signInsFrom(ip));
     const agent = await c.env.DB.prepare("SELECT id, password_hash FROM agents WHERE email = ? AND active = 1")
       .bind(email)
       .first<{ id: string; password_hash: string | null }>();
@@ -30,7 +32,7 @@ authRoutes.openapi(
       await recordLoginFailure(c.env, key);
       throw new ApiError(401, "invalid_credentials", "Email or password is wrong.");
     }
-    await clearLoginFailures(c.env, key);
+    await Promise.all([clearLoginFailures(c.env, key), giveBack()]);
     await createSession(c, agent.id);
     return c.json({ ok: true }, 200);
   },
@@ -76,12 +78,15 @@ authRoutes.openapi(route({ method: "get", path: "/me", summary: "The signed-in a
 );
 
 authRoutes.openapi(
-  route({ method: "post", path: "/me/password", summary: "Change my password (ends every session)", tag: "auth", body: changePasswordBody }),
+  route({ method: "post", path: "/me/password", summary: "Change my password (ends every session)", tag: "auth", body: changePasswordBody, errors: [429] }),
   async (c) => {
     const { currentPassword, password } = c.req.valid("json");
     const agent = c.var.agent;
+    // A stolen session must not become a way to guess the password.
+    const giveBack = await spendAttempt(c.env, passwordChecksOf(agent.id));
     const row = await c.env.DB.prepare("SELECT password_hash FROM agents WHERE id = ?").bind(agent.id).first<{ password_hash: string | null }>();
     if (!(await verifyPassword(currentPassword, row?.password_hash ?? null))) throw unauthorized("Current password is wrong.");
+    await giveBack();
     await c.env.DB.prepare("UPDATE agents SET password_hash = ?, updated_at = ? WHERE id = ?")
       .bind(await hashPassword(password), Date.now(), agent.id)
       .run();

@@ -7,7 +7,14 @@ import { ApiError, forbidden } from "./errors";
 import { agentIdentity } from "./sockets";
 import { loadTeam } from "./teams";
 
-const HUB_STATUS: Record<string, 400 | 403 | 404 | 409> = { forbidden: 403, not_member: 403, not_found: 404, invalid_frame: 400 };
+/**
+ * The hub's refusal codes as HTTP statuses. `forbidden` is about the caller; `not_member` is
+ * about the agent named in the command (not in this team: a conflict with the team as it is,
+ * like `conflict`, `over_capacity`, `managers_join` and `agent_unavailable`, the 409 default);
+ * `room_unavailable` means the chat room did not answer, so trying again shortly can work.
+ */
+const HUB_STATUS: Record<string, 400 | 403 | 404 | 409 | 503> = { invalid_frame: 400, forbidden: 403, not_found: 404, not_member: 409, room_unavailable: 503 };
+const ROOM_RETRY_AFTER_SECONDS = "5";
 
 export const teamLiveRoutes = newRouter();
 
@@ -25,12 +32,15 @@ teamLiveRoutes.openapi(
 for (const [type, segment] of [["status", "presence"], ["panel", "panel"], ["take", "take"], ["assign", "assign"]] as const) {
   const body = (hubCommands[type] as unknown as z.ZodObject<{ type: z.ZodLiteral<string> }>).omit({ type: true });
   teamLiveRoutes.openapi(
-    route({ method: "post", path: `/teams/{id}/${segment}`, summary: `Desk command: ${type}`, tag: "teams", params: idParam, body }),
+    route({ method: "post", path: `/teams/{id}/${segment}`, summary: `Desk command: ${type}`, tag: "teams", params: idParam, body, errors: [503] }),
     async (c) => {
       const { id } = c.req.valid("param");
       await loadTeam(c, id);
       const refused = await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).perform(agentIdentity(c.var.agent), { ...(c.req.valid("json") as object), type });
-      if (refused) throw new ApiError(HUB_STATUS[refused.code] ?? 409, refused.code, refused.message);
+      if (refused) {
+        const status = HUB_STATUS[refused.code] ?? 409;
+        throw new ApiError(status, refused.code, refused.message, undefined, status === 503 ? { "Retry-After": ROOM_RETRY_AFTER_SECONDS } : undefined);
+      }
       return c.json({ ok: true }, 200);
     },
   );

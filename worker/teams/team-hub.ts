@@ -5,6 +5,7 @@
 // (hub-store.ts) and every timer in the multiplexed alarm (../timers.ts), so
 // eviction loses nothing but caches.
 import { DurableObject } from "cloudflare:workers";
+import { currentAgentIdentity } from "../auth/session";
 import type { Env } from "../env";
 import { type AgentIdentity, identityFrom, isTeamMember } from "../identity";
 import { type ConversationSummary, conversationSummarySchema, type HubClientFrame, hubClientFrame, type HubServerFrame, type QueueStatus } from "../protocol";
@@ -344,10 +345,33 @@ export class TeamHub extends DurableObject<Env> {
     return snapshot ? { conversations: snapshot.conversations, presence: snapshot.presence } : { conversations: [], presence: [] };
   }
 
-  /** Team membership or an agent's capacity changed in D1. */
-  async membersChanged(): Promise<void> {
+  /** HTTP API: how many of the team's conversations are not closed (a team with any cannot be deleted). */
+  async openConversationCount(): Promise<number> {
+    await this.ensureLoaded();
+    return this.store.conversations().length;
+  }
+
+  /**
+   * Team membership or an agent's account changed in D1. The desks of the
+   * `changedAgentIds` are checked against their account as it is now: a
+   * disabled or removed account, or one whose role or teams changed, is
+   * disconnected (the desk reconnects with the new identity, or is refused).
+   * Admins need this: they keep a desk without being members, so the member
+   * list alone does not show what happened to them.
+   */
+  async membersChanged(changedAgentIds: string[] = []): Promise<void> {
     await this.ensureLoaded();
     await this.reloadMembers();
+    for (const agentId of new Set(changedAgentIds)) {
+      const desks = this.desk.ofAgent(agentId);
+      if (!desks.length) continue;
+      const now = await currentAgentIdentity(this.env.DB, agentId);
+      for (const ws of desks) {
+        const was = this.desk.identity(ws);
+        if (!now) ws.close(4003, "account no longer active");
+        else if (was && identityChanged(was, now)) ws.close(4009, "your account changed");
+      }
+    }
   }
 
   // ───────────────────────── timers ─────────────────────────
@@ -483,6 +507,12 @@ export class TeamHub extends DurableObject<Env> {
 }
 
 const error = (code: string, message: string): HubServerFrame => ({ type: "error", code, message });
+
+/** Account role or team memberships differ: a desk opened with `was` shows or may do what `now` may not. */
+function identityChanged(was: AgentIdentity, now: AgentIdentity): boolean {
+  const teams = (who: AgentIdentity) => JSON.stringify(who.teams.map((t) => [t.teamId, t.role]).sort());
+  return was.role !== now.role || teams(was) !== teams(now);
+}
 
 /** What a conversation means for assignment: whom it counts against and whether it waits in the queue. */
 function footprint(c: IndexedConversation | null): string {

@@ -159,3 +159,32 @@ describe("admin API", () => {
     expect(doc.paths["/teams"].post.requestBody.content["application/json"].schema).toBeTruthy();
   });
 });
+
+describe("a manager and agents' capacity", () => {
+  const capacityOf = async (id: string) => (await env.DB.prepare("SELECT capacity FROM agents WHERE id = ?").bind(id).first<{ capacity: number | null }>())!.capacity;
+
+  it("a manager sets the capacity of an agent only when every team of that agent is one they manage, as a plain agent", async () => {
+    const plain = await seedAgent({ email: "pia@example.com", teams: [{ teamId: teamA, role: "agent" }] });
+    const alsoInB = await seedAgent({ email: "bo@example.com", teams: [{ teamId: teamA, role: "agent" }, { teamId: teamB, role: "agent" }] });
+    const fellowManager = await seedAgent({ email: "max@example.com", teams: [{ teamId: teamA, role: "manager" }] });
+    const adminInA = await seedAgent({ email: "ada@example.com", role: "admin", teams: [{ teamId: teamA, role: "agent" }] });
+    const noTeam = await seedAgent({ email: "nel@example.com" });
+    const mia = (await (await call("/api/v1/me", { cookie: manager })).json<Json>()).agent.id as string;
+    const patch = (id: string, json: Json) => call(`/api/v1/agents/${id}`, { method: "PATCH", cookie: manager, json });
+
+    expect((await patch(plain, { capacity: 4 })).status).toBe(200);
+    expect(await capacityOf(plain)).toBe(4);
+    for (const [who, id] of [["in a team she does not manage", alsoInB], ["a fellow manager", fellowManager], ["an admin", adminInA], ["in no team", noTeam], ["herself", mia]] as const) {
+      const res = await patch(id, { capacity: 9 });
+      expect(res.status, who).toBe(403);
+      expect((await res.json<Json>()).error.code, who).toBe("forbidden");
+      expect(await capacityOf(id), who).toBeNull();
+    }
+    // Only capacity, even for an agent she may otherwise adjust.
+    expect((await patch(plain, { capacity: 5, name: "Renamed" })).status).toBe(403);
+    expect(await capacityOf(plain)).toBe(4);
+    // Admins set anyone's.
+    expect((await call(`/api/v1/agents/${alsoInB}`, { method: "PATCH", cookie: admin, json: { capacity: 2 } })).status).toBe(200);
+    expect(await capacityOf(alsoInB)).toBe(2);
+  });
+});

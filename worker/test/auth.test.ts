@@ -1,10 +1,16 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { call, cookieFrom, login, PASSWORD, seedAgent } from "./helpers";
+
+/** Fixed-window limits: the clock stands still at the start of a window, so none rolls over mid-test. */
+const atStartOfWindow = (windowMs: number) => vi.useFakeTimers({ toFake: ["Date"], now: Math.ceil(Date.now() / windowMs) * windowMs });
 
 describe("sign-in", () => {
   beforeAll(async () => {
     await seedAgent({ email: "ada@example.com", role: "admin" });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
   it("a correct password signs in with a secure, HttpOnly, SameSite=Lax session cookie", async () => {
@@ -48,6 +54,42 @@ describe("sign-in", () => {
     expect((await limited.json<{ error: { code: string } }>()).error.code).toBe("rate_limited");
     // Another IP is not affected.
     await expect(login("ada@example.com", PASSWORD, "10.1.2.4")).resolves.toContain("edgedesk_session=");
+  });
+
+  it("one IP trying many emails is rate limited after 30 failed sign-ins, even with the right password; its successful sign-ins do not count", async () => {
+    atStartOfWindow(10 * 60 * 1000);
+    const ip = "10.3.3.3";
+    const attempt = (email: string, password: string) => call("/api/v1/auth/login", { method: "POST", json: { email, password }, headers: { "cf-connecting-ip": ip } });
+    // An office behind one address: the agents' own sign-ins do not use up its attempts.
+    for (let i = 0; i < 5; i++) expect((await attempt("ada@example.com", PASSWORD)).status).toBe(200);
+    for (let i = 0; i < 30; i++) expect((await attempt(`guess-${i}@example.com`, "hunter2")).status, `attempt ${i + 1}`).toBe(401);
+    const sessions = () => env.DB.prepare("SELECT COUNT(*) AS n FROM sessions").first<number>("n");
+    const before = await sessions();
+    const limited = await attempt("ada@example.com", PASSWORD);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await limited.json<{ error: { code: string; message: string } }>()).error).toMatchObject({ code: "rate_limited", message: expect.any(String) });
+    expect(limited.headers.get("set-cookie")).toBeNull();
+    expect(await sessions()).toBe(before);
+    // Another IP is not affected.
+    await expect(login("ada@example.com", PASSWORD, "10.3.3.4")).resolves.toContain("edgedesk_session=");
+  });
+
+  it("ten wrong current passwords in a password change are rate limited, and the right one then changes nothing", async () => {
+    atStartOfWindow(10 * 60 * 1000);
+    await seedAgent({ email: "kim@example.com" });
+    const cookie = await login("kim@example.com");
+    const change = (currentPassword: string) => call("/api/v1/me/password", { method: "POST", cookie, json: { currentPassword, password: "a brand new password" } });
+    for (let i = 0; i < 10; i++) expect((await change(`wrong-${i}`)).status, `attempt ${i + 1}`).toBe(401);
+    const limited = await change(PASSWORD);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await limited.json<{ error: { code: string } }>()).error.code).toBe("rate_limited");
+    // The password and the session are as they were.
+    expect((await call("/api/v1/me", { cookie })).status).toBe(200);
+    await expect(login("kim@example.com", PASSWORD)).resolves.toContain("edgedesk_session=");
+    const refused = await call("/api/v1/auth/login", { method: "POST", json: { email: "kim@example.com", password: "a brand new password" } });
+    expect(refused.status).toBe(401);
   });
 
   it("logout ends the session on the server, not just in the browser", async () => {

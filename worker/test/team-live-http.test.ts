@@ -1,11 +1,19 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { call } from "./helpers";
-import { cid, type RoomFixture, setupRoomFixture } from "./room-fixture";
-import { isMessage } from "./ws";
+import type { ChatRoom } from "../rooms/chat-room";
+import type { RoomPort } from "../teams/rooms-port";
+import type { TeamHub } from "../teams/team-hub";
+import { call, login, seedAgent } from "./helpers";
+import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
+import { isEvent, isMessage } from "./ws";
 
 let f: RoomFixture;
+let admin: string;
 beforeAll(async () => {
   f = await setupRoomFixture({ assignmentMode: "manual" });
+  await seedAgent({ email: "root@live.test", role: "admin" });
+  admin = await login("root@live.test");
 });
 afterEach(async () => {
   await f.closeAll();
@@ -37,5 +45,83 @@ describe("team hub over HTTP", () => {
     expect((await call(`/api/v1/teams/${f.teamId}/live`, { cookie: f.cookies.otto })).status).toBe(403);
     const bad = await call(`/api/v1/teams/${f.teamId}/presence`, { method: "POST", cookie: f.cookies.ann, json: { status: "asleep" } });
     expect(bad.status).toBe(400);
+  });
+});
+
+/** A visitor who wrote once; the conversation waits in the (manual) team's queue. */
+async function queuedConversation() {
+  const v = await f.newVisitor();
+  const visitor = await f.visitorSocket(v.token);
+  visitor.send({ type: "send", clientId: cid(), body: "Is anyone there?" });
+  await visitor.next(isMessage("Is anyone there?"));
+  const live = await (await call(`/api/v1/teams/${f.teamId}/live`, { cookie: f.cookies.mia })).json<any>();
+  return { v, visitor, conversationId: live.conversations.find((c: any) => c.roomId === v.roomId).id as string };
+}
+
+/** The room has pushed its latest summary to its team hubs. */
+const hubsUpToDate = (roomId: string) => runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.hubUpToDate());
+
+describe("team hub refusals over HTTP", () => {
+  it("assigning to an agent who is not in the team is a 409 not_member, not a 403", async () => {
+    const { conversationId } = await queuedConversation();
+    const res = await call(`/api/v1/teams/${f.teamId}/assign`, { method: "POST", cookie: f.cookies.mia, json: { conversationId, agentId: f.ids.otto } });
+    expect(res.status).toBe(409);
+    expect((await res.json<any>()).error).toMatchObject({ code: "not_member" });
+    const live = await (await call(`/api/v1/teams/${f.teamId}/live`, { cookie: f.cookies.mia })).json<any>();
+    expect(live.conversations.find((c: any) => c.id === conversationId)).toMatchObject({ status: "queued", assigneeId: null });
+  });
+
+  it("a room that cannot be reached is a 503 room_unavailable with a JSON error; taking again works once it is back", async () => {
+    const { v, visitor, conversationId } = await queuedConversation();
+    const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
+    // The hub's calls into chat rooms fail, as while a room restarts.
+    const real = await runInDurableObject(hub, (h: TeamHub) => {
+      const port = h as unknown as { rooms: RoomPort };
+      const saved = port.rooms;
+      port.rooms = { ...saved, applyAssignment: () => Promise.reject(new Error("room restarting")) };
+      return saved;
+    });
+    let res: Response;
+    try {
+      res = await call(`/api/v1/teams/${f.teamId}/take`, { method: "POST", cookie: f.cookies.ann, json: { conversationId } });
+    } finally {
+      await runInDurableObject(hub, (h: TeamHub) => void ((h as unknown as { rooms: RoomPort }).rooms = real));
+    }
+    expect(res.status).toBe(503);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await res.json<any>()).error).toMatchObject({ code: "room_unavailable", message: expect.any(String) });
+    expect((await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.current()!)).assignee_id).toBeNull();
+
+    const again = await call(`/api/v1/teams/${f.teamId}/take`, { method: "POST", cookie: f.cookies.ann, json: { conversationId } });
+    expect(again.status).toBe(200);
+    await visitor.next(isEvent("assigned"));
+  });
+
+  it("the OpenAPI document lists the team commands' 409 and 503 answers", async () => {
+    const doc = await (await call("/api/v1/openapi.json")).json<any>();
+    expect(Object.keys(doc.paths["/teams/{id}/take"].post.responses)).toEqual(expect.arrayContaining(["409", "503"]));
+  });
+});
+
+describe("deleting a team", () => {
+  it("is refused while a conversation transferred into it is not closed, and works once it is", async () => {
+    const { v, agent } = await f.assignedConversation();
+    agent.send({ type: "transfer", teamId: f.otherTeamId, note: "Billing question" });
+    await agent.next(isEvent("transferred"));
+    await hubsUpToDate(v.roomId);
+
+    const refused = await call(`/api/v1/teams/${f.otherTeamId}`, { method: "DELETE", cookie: admin });
+    expect(refused.status).toBe(409);
+    expect((await refused.json<any>()).error).toMatchObject({ code: "conflict", message: expect.stringContaining("1 conversation") });
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM teams WHERE id = ?").bind(f.otherTeamId).first("n")).toBe(1);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM team_members WHERE team_id = ?").bind(f.otherTeamId).first("n")).toBe(1);
+
+    const close = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/close`, { method: "POST", cookie: admin, json: { reason: "resolved" } });
+    expect(close.status).toBe(200);
+    await hubsUpToDate(v.roomId);
+    const deleted = await call(`/api/v1/teams/${f.otherTeamId}`, { method: "DELETE", cookie: admin });
+    expect(deleted.status).toBe(200);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM teams WHERE id = ?").bind(f.otherTeamId).first("n")).toBe(0);
   });
 });
