@@ -283,6 +283,8 @@ export class ConversationFlow {
 
   private async join(who: AgentIdentity): Promise<void> {
     const conv = await this.requireVisible(who);
+    // Like leave: a participant added to a closed conversation could never leave it; reopen is the way back.
+    if (conv.status === "closed") throw new RoomError("conversation_closed", "This conversation is closed.");
     if (conv.status === "bot" || conv.status === "queued") {
       const outcome = await this.requestFromHub(who, conv, { mode: "take", agentId: who.agentId });
       // Grab mode: managers do not take from the queue, they join as participants (SPEC §1);
@@ -406,7 +408,8 @@ export class ConversationFlow {
         csat_requested: sendFeedback ? 1 : 0,
       });
       for (const kind of CONVERSATION_TIMERS) this.room.timers.clear(kind, conv.id);
-      out.push(this.event(conv.id, "closed", "The conversation was closed", false, { reason }, now));
+      // Lines both sides see carry nothing the customer may not: the reason is in the internal line below.
+      out.push(this.event(conv.id, "closed", "The conversation was closed", false, {}, now));
       out.push(this.event(conv.id, "close_reason", `${byName ?? "Edgedesk"} closed the conversation (${reason})${comment ? `: ${comment}` : ""}`, true, { reason, comment }, now));
       if (sendFeedback) out.push(this.event(conv.id, "csat_requested", "How did we do? Rate this conversation from 1 to 5.", false, {}, now));
     });
@@ -513,7 +516,7 @@ export class ConversationFlow {
       if (req.mode === "transfer") {
         out.push(this.event(conv.id, "transferred", `${req.by?.name ?? "Edgedesk"} transferred the conversation to ${req.agent.name}${req.note ? `: ${req.note}` : ""}`, true, { agentId: req.agent.id, from: previous?.id ?? null, note: req.note ?? null }, now));
       }
-      out.push(this.event(conv.id, "assigned", `${req.agent.name} joined the conversation`, false, { agentId: req.agent.id, by: req.by?.agentId ?? null, mode: req.mode }, now));
+      out.push(this.event(conv.id, "assigned", `${req.agent.name} joined the conversation`, false, { agentId: req.agent.id }, now));
       // A new assignee gets the full response time for a customer already waiting.
       if (conv.waiting_since !== null && settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
     });

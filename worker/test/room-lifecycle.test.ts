@@ -200,6 +200,27 @@ describe("conversation state moves", () => {
 });
 
 describe("permissions", () => {
+  it("nobody joins a closed conversation (they could never leave it); reopening is the way back", async () => {
+    const { v, visitor, agent } = await f.assignedConversation(); // Sam's
+    agent.send({ type: "close", reason: "resolved" });
+    await visitor.next(isEvent("closed"));
+    const ann = await f.agentSocket(f.cookies.ann, v.roomId);
+    ann.send({ type: "join" });
+    expect(await ann.next((fr) => fr.type === "error")).toMatchObject({ code: "conversation_closed" });
+    expect(await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.participants(r.store.current()!.id).map((p) => p.id))).toEqual([f.ids.sam]);
+    expect(visitor.frames.some((fr) => isEvent("joined")(fr))).toBe(false);
+  });
+
+  it("the event lines a customer sees carry no internal detail: not who assigned or how, not the close reason", async () => {
+    const { visitor, agent } = await f.assignedConversation();
+    agent.send({ type: "close", reason: "abandoned", comment: "Rude customer" });
+    const closed = await visitor.next(isEvent("closed"));
+    const assigned = visitor.frames.find((fr) => isEvent("assigned")(fr));
+    expect(assigned.message.data).toEqual({ event: "assigned", agentId: f.ids.sam });
+    expect(closed.message.data).toEqual({ event: "closed" });
+    expect(JSON.stringify(visitor.frames)).not.toMatch(/abandoned|Rude customer/);
+  });
+
   it("an agent of another team cannot open the room or act in it over HTTP", async () => {
     const { v } = await f.assignedConversation();
     const upgrade = await openSocket(`/ws/room/${encodeURIComponent(v.roomId)}`, { cookie: f.cookies.otto }).catch((e: Error) => e);
