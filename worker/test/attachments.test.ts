@@ -6,6 +6,7 @@ import { fileSignature, filePath } from "../files/signed-url";
 import { checkContent } from "../files/sniff";
 import { roomKeyPrefix } from "../files/upload";
 import { call, login, seedAgent, seedInbox, seedTeam } from "./helpers";
+import { isMessage, openSocket } from "./ws";
 
 const MB = 1024 * 1024;
 const PNG = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, ...Array.from({ length: 300 }, (_, i) => (i * 7) & 0xff)]);
@@ -103,6 +104,22 @@ describe("uploading attachments", () => {
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ type: "text/plain", kind: "document" });
     expect(await stored(room)).toHaveLength(1);
+  });
+
+  it("a photo and the line sent right after it start a conversation in the order they were sent (the photo's receipt is checked first)", async () => {
+    const room = roomOf("visitor-order");
+    const token = await visitorToken("visitor-order");
+    const visitor = await openSocket(`/ws/visitor?token=${encodeURIComponent(token)}`);
+    try {
+      const photo = await (await upload(room, "broken.png", PNG, { type: "image/png", bearer: token })).json<Uploaded>();
+      visitor.send({ type: "send", clientId: crypto.randomUUID(), body: "", attachments: [photo] });
+      visitor.send({ type: "send", clientId: crypto.randomUUID(), body: "here it is" });
+      const line = await visitor.next(isMessage("here it is"));
+      const sent = await visitor.next((fr) => fr.type === "message" && fr.message.kind === "attachment");
+      expect(sent.message.seq).toBeLessThan(line.message.seq);
+    } finally {
+      await visitor.close();
+    }
   });
 
   it("a 6 MB image is refused with 413 naming the limit, and nothing is stored", async () => {
