@@ -4,6 +4,7 @@ import { currentAgentIdentity } from "../auth/session";
 import { type AgentIdentity, type Identity, identityFrom } from "../identity";
 import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
+import type { RequeueReason } from "../teams/rooms-port";
 import type { TeamHub } from "../teams/team-hub";
 import type { AssignRequest, AssignResult, RoomAddress } from "../rpc";
 import { Timers } from "../timers";
@@ -627,7 +628,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   }
 
   /** Hub → room: take the conversation away from `agentId` and put it back in the queue. */
-  async requeue(conversationId: string, agentId: string, reason: "offline" | "timeout"): Promise<boolean> {
+  async requeue(conversationId: string, agentId: string, reason: RequeueReason): Promise<boolean> {
     return this.flow.requeue(conversationId, agentId, reason);
   }
 }

@@ -6,12 +6,20 @@ import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
 import type { CloseReason, Conversation, ConversationSummary, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress, RpcResult } from "../rpc";
 import type { TeamHub } from "../teams/team-hub";
+import type { RequeueReason } from "../teams/rooms-port";
 import type { DueTimer, Timers } from "../timers";
 import { canActIn, canSee } from "./room-access";
 import { RoomError, type RoomErrorCode } from "./room-errors";
 import type { RoomSettings } from "./room-settings";
 import { type ConversationRow, type NewMessage, type RoomStore, toConversation } from "./room-store";
 import { visitorDetails } from "./visitor-details";
+
+/** The internal line a requeue leaves, by reason. */
+const REQUEUED_BECAUSE: Record<RequeueReason, (agent: string) => string> = {
+  offline: (agent) => `${agent} went offline; the conversation is back in the queue`,
+  timeout: (agent) => `${agent} did not answer in time; reassigning`,
+  removed: (agent) => `${agent} is no longer in the team; the conversation is back in the queue`,
+};
 
 /** What the flow needs from its Durable Object. */
 export interface RoomHost {
@@ -527,7 +535,7 @@ export class ConversationFlow {
     return { ok: true, summary: this.room.summaryForHub() ?? undefined };
   }
 
-  requeue(conversationId: string, agentId: string, reason: "offline" | "timeout"): boolean {
+  requeue(conversationId: string, agentId: string, reason: RequeueReason): boolean {
     const conv = this.store.conversation(conversationId);
     if (!conv || conv.status === "closed" || conv.merged_into || conv.assignee_id !== agentId) return false;
     const out: RoomMessage[] = [];
@@ -537,7 +545,7 @@ export class ConversationFlow {
       this.store.updateConversation(conv.id, { assignee_id: null, assignee_name: null, status: "queued", pending_since: null, avoid_agent_id: reason === "timeout" ? agentId : null });
       this.room.timers.clear("response", conv.id);
       this.room.timers.clear("pending", conv.id);
-      out.push(this.event(conv.id, "requeued", reason === "offline" ? `${name} went offline; the conversation is back in the queue` : `${name} did not answer in time; reassigning`, true, { agentId, reason }));
+      out.push(this.event(conv.id, "requeued", REQUEUED_BECAUSE[reason](name), true, { agentId, reason }));
     });
     this.finish(conv.id, out);
     return true;

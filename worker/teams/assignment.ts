@@ -305,29 +305,35 @@ export class Assignment {
     for (const agentId of offered) desk.sendToAgent(agentId, frame);
   }
 
-  /** Going offline gives up every open and pending chat (SPEC §6): the rooms requeue them. */
-  requeueAll(agentId: string): void {
-    for (const c of this.host.store.assignedTo(agentId)) this.requeue(c.summary.roomId, c.summary.id, agentId);
+  /**
+   * Going offline gives up every open and pending chat (SPEC §6), and so does
+   * leaving the team (removed, or the account disabled): the rooms requeue them.
+   */
+  requeueAll(agentId: string, reason: "offline" | "removed" = "offline"): void {
+    for (const c of this.host.store.assignedTo(agentId)) this.requeue(c.summary.roomId, c.summary.id, agentId, reason);
   }
 
-  requeue(roomId: string, conversationId: string, agentId: string): void {
+  requeue(roomId: string, conversationId: string, agentId: string, reason: "offline" | "removed" = "offline"): void {
     const { timers, clock, rooms, background, desk } = this.host;
     const unhold = desk.hold();
     background.run(
       rooms()
-        .requeue(roomId, conversationId, agentId, "offline")
+        .requeue(roomId, conversationId, agentId, reason)
         .catch((err) => {
           console.error(JSON.stringify({ level: "error", msg: "requeue failed", conversationId, error: String(err) }));
-          timers.set("requeue", conversationId, clock.now() + RETRY_MS, agentId);
+          timers.set("requeue", conversationId, clock.now() + RETRY_MS, reason === "offline" ? agentId : JSON.stringify({ agentId, reason }));
         })
         .finally(unhold),
     );
   }
 
-  /** Retry timer for a failed requeue: only if it still applies. */
-  retryRequeue(conversationId: string, agentId: string): void {
-    const c = this.host.store.conversation(conversationId);
-    if (!c || c.summary.assigneeId !== agentId || this.host.store.presence(agentId)?.status !== "offline") return;
-    this.requeue(c.summary.roomId, conversationId, agentId);
+  /** Retry timer for a failed requeue (payload: the agent id, or JSON with the reason): only if it still applies. */
+  retryRequeue(conversationId: string, payload: string): void {
+    const { agentId, reason } = payload.startsWith("{") ? (JSON.parse(payload) as { agentId: string; reason: "removed" }) : { agentId: payload, reason: "offline" as const };
+    const { store } = this.host;
+    const c = store.conversation(conversationId);
+    if (!c || c.summary.assigneeId !== agentId) return;
+    if (reason === "offline" ? store.presence(agentId)?.status !== "offline" : store.member(agentId)) return;
+    this.requeue(c.summary.roomId, conversationId, agentId, reason);
   }
 }

@@ -4,7 +4,8 @@
 import type { Env } from "../env";
 import type { AssignRequest, AssignResult } from "../rpc";
 
-export type RequeueReason = "offline" | "timeout";
+/** Why a conversation goes back to the queue: its agent went offline, did not answer in time, or left the team. */
+export type RequeueReason = "offline" | "timeout" | "removed";
 
 export interface RoomPort {
   /** Make `req.agent` the assignee; ok:false "conflict" when no longer assignable (closed, taken). */

@@ -478,6 +478,10 @@ export class TeamHub extends DurableObject<Env> {
 
   private async reloadMembers(): Promise<void> {
     this.store.replaceMembers(await loadMembers(this.env.DB, this.teamId), this.clock.now());
+    // Chats of someone no longer a member (removed, or the account disabled) go back to the queue:
+    // they could not open them any more.
+    const gone = new Set(this.store.conversations().flatMap((c) => (c.summary.assigneeId && !this.store.member(c.summary.assigneeId) ? [c.summary.assigneeId] : [])));
+    for (const agentId of gone) this.assignment.requeueAll(agentId, "removed");
     // Someone removed from the team loses the desk at once, not at their next reconnect; someone
     // whose role in it changed is reconnected, so their desk and its identity show the new role.
     for (const ws of this.desk.all()) {

@@ -2,6 +2,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { ChatRoom } from "../rooms/chat-room";
 import type { Assignment } from "../teams/assignment";
 import type { HubStore } from "../teams/hub-store";
 import type { TeamHub } from "../teams/team-hub";
@@ -136,6 +137,23 @@ describe("auto assignment", () => {
     const c1 = await t.newConversation();
     await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
     ann.send({ type: "status", status: "offline" });
+    await t.eventually(async () => expect(await t.summary(c1.conversationId)).toMatchObject({ status: "queued", assigneeId: null }));
+  });
+
+  it("an agent removed from the team, or whose account is disabled, gives up their chats: to another available agent, else back to the queue", async () => {
+    const t = await team({ assignmentMode: "auto" }, [{ name: "Ann" }, { name: "Ben" }]);
+    await t.connect(t.agents.Ann);
+    const c1 = await t.newConversation();
+    await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ann.id));
+    await t.connect(t.agents.Ben);
+    await env.DB.prepare("DELETE FROM team_members WHERE agent_id = ? AND team_id = ?").bind(t.agents.Ann.id, t.teamId).run();
+    await t.hub.membersChanged([t.agents.Ann.id]);
+    await t.eventually(async () => expect((await t.summary(c1.conversationId))?.assigneeId).toBe(t.agents.Ben.id));
+    const lines = await runInDurableObject(env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c1.roomId)), (r: ChatRoom) => r.store.messagesAfter(0, 100, true).map((m) => m.body));
+    expect(lines).toContain("Ann is no longer in the team; the conversation is back in the queue");
+    // Ben's account is disabled with nobody left to take his chat: it waits in the queue.
+    await env.DB.prepare("UPDATE agents SET active = 0 WHERE id = ?").bind(t.agents.Ben.id).run();
+    await t.hub.membersChanged([t.agents.Ben.id]);
     await t.eventually(async () => expect(await t.summary(c1.conversationId)).toMatchObject({ status: "queued", assigneeId: null }));
   });
 
