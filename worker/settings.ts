@@ -61,6 +61,8 @@ export const inboxSettingsSchema = z
     /** Where outbound sends go (tests point this at a local server). */
     apiBaseUrl: z.string().url().max(500).optional(),
     conferenceUrlPattern: z.string().max(500).optional(),
+    /** Messages a web visitor may send per minute (in bursts of a quarter of it); beyond, a 429. */
+    visitorMessagesPerMinute: z.number().int().min(10).max(100_000).default(120),
     strictIdentity: z.boolean().optional(),
   })
   .openapi("InboxSettings");

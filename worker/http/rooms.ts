@@ -62,7 +62,7 @@ for (const [type, segment] of Object.entries(COMMAND_PATHS) as [keyof typeof COM
   // The frame type is implied by the path; the body is the rest of the frame.
   const body = (roomCommands[type] as unknown as z.ZodObject<{ type: z.ZodLiteral<string> }>).omit({ type: true });
   roomRoutes.openapi(
-    route({ method: "post", path: `/rooms/{roomId}/${segment}`, summary: `Room command: ${type}`, tag: "rooms", params: roomParam, body }),
+    route({ method: "post", path: `/rooms/{roomId}/${segment}`, summary: `Room command: ${type}`, tag: "rooms", params: roomParam, body, errors: type === "send" ? [429] : undefined }),
     async (c) => {
       const { roomId } = c.req.valid("param");
       const address = await resolveRoom(c.env, roomId);

@@ -6,6 +6,7 @@ import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
 import type { CloseReason, Conversation, ConversationSummary, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress, RpcResult } from "../rpc";
 import type { TeamHub } from "../teams/team-hub";
+import { inboxSettingsSchema } from "../settings";
 import type { RequeueReason } from "../teams/rooms-port";
 import type { DueTimer, Timers } from "../timers";
 import { canActIn, canSee } from "./room-access";
@@ -13,6 +14,9 @@ import { RoomError, type RoomErrorCode } from "./room-errors";
 import type { RoomSettings } from "./room-settings";
 import { type ConversationRow, type NewMessage, type RoomStore, toConversation } from "./room-store";
 import { visitorDetails } from "./visitor-details";
+import { VisitorPace } from "./visitor-pace";
+
+const DEFAULT_VISITOR_MESSAGES_PER_MINUTE = inboxSettingsSchema.shape.visitorMessagesPerMinute.parse(undefined);
 
 /** The internal line a requeue leaves, by reason. */
 const REQUEUED_BECAUSE: Record<RequeueReason, (agent: string) => string> = {
@@ -69,6 +73,8 @@ function throwIfRefused(outcome: RpcResult): void {
 }
 
 export class ConversationFlow {
+  private readonly visitorPace = new VisitorPace();
+
   constructor(
     private readonly room: RoomHost,
     private readonly env: Env,
@@ -152,6 +158,17 @@ export class ConversationFlow {
     const visitor = who.kind === "visitor";
     if (visitor && f.kind === "note") throw new RoomError("forbidden", "Visitors cannot write notes.");
     if (!f.body.trim() && !f.attachments.length) throw new RoomError("empty_message", "Write something or attach a file.");
+    if (visitor) {
+      const cached = this.room.cachedSettings();
+      // Channel messages come through their provider's webhook, which cannot be told to wait: only web visitors are paced.
+      const perMinute = (cached?.inboxKind ?? "web") === "web" ? (cached?.visitorMessagesPerMinute ?? DEFAULT_VISITOR_MESSAGES_PER_MINUTE) : null;
+      if (perMinute !== null && !this.visitorPace.take(perMinute)) {
+        // A retry of a message already stored is still answered with it.
+        const stored = this.duplicateOf(who, f.clientId);
+        if (stored) return { duplicate: stored };
+        throw new RoomError("rate_limited", `You are sending messages too fast. Wait ${this.visitorPace.waitSeconds(perMinute)} s and send again.`);
+      }
+    }
     const address = this.room.address();
     const before = this.store.current();
     const mayStart = visitor && (!before || before.status === "closed");

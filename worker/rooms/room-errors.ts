@@ -14,9 +14,10 @@ export type RoomErrorCode =
   | "invalid_frame"
   | "bad_json"
   | "too_large"
+  | "rate_limited"
   | "unsupported";
 
-const STATUS: Record<RoomErrorCode, 400 | 403 | 404 | 409 | 413> = {
+const STATUS: Record<RoomErrorCode, 400 | 403 | 404 | 409 | 413 | 429> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
@@ -30,6 +31,7 @@ const STATUS: Record<RoomErrorCode, 400 | 403 | 404 | 409 | 413> = {
   invalid_frame: 400,
   bad_json: 400,
   too_large: 413,
+  rate_limited: 429,
   unsupported: 400,
 };
 

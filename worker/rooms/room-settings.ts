@@ -10,6 +10,8 @@ export interface RoomSettings {
   pendingTimeoutSeconds: number;
   agentResponseTimeoutSeconds: number | null;
   visibility: "all" | "assigned";
+  /** Web visitors' message budget (inbox setting); undefined in settings cached before it existed. */
+  visitorMessagesPerMinute?: number;
   /** The inbox's team when read: where the room's next conversation starts (an inbox can move). */
   inboxTeamId: string | null;
   loadedAt: number;
@@ -32,6 +34,7 @@ export async function loadRoomSettings(db: D1Database, inboxId: string, teamId: 
     pendingTimeoutSeconds: teamSettings.pendingTimeoutSeconds,
     agentResponseTimeoutSeconds: teamSettings.agentResponseTimeoutSeconds,
     visibility: teamSettings.visibility,
+    visitorMessagesPerMinute: inboxSettings.visitorMessagesPerMinute,
     inboxTeamId: inboxRow?.team_id ?? null,
     loadedAt: Date.now(),
   };

@@ -9,7 +9,8 @@ import { isEvent, isMessage, openSocket, type TestSocket } from "./ws";
 
 let f: RoomFixture;
 beforeAll(async () => {
-  f = await setupRoomFixture({ agentResponseTimeoutSeconds: 120 });
+  // A generous visitor budget: one test writes hundreds of messages at once.
+  f = await setupRoomFixture({ agentResponseTimeoutSeconds: 120 }, { visitorMessagesPerMinute: 100_000 });
 });
 afterEach(async () => {
   await f.closeAll();

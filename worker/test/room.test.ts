@@ -221,6 +221,36 @@ describe("messages", () => {
   });
 });
 
+describe("how fast a web visitor may write (inbox setting, 120 a minute by default)", () => {
+  it("a burst beyond a quarter of the minute's budget is refused with a clear wait, over the socket and over HTTP; nothing refused is stored, a retry of a stored message is still answered, agents are not paced", async () => {
+    const { v, visitor, agent } = await assignedConversation();
+    const before = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.lastSeq());
+    const ids = Array.from({ length: 40 }, () => cid());
+    ids.forEach((clientId, i) => visitor.send({ type: "send", clientId, body: `line ${i}` }));
+    const refused = await visitor.next((fr) => fr.type === "error" && fr.code === "rate_limited");
+    expect(refused.message).toMatch(/too fast\. Wait \d+ s/);
+    expect(ids).toContain(refused.clientId);
+    const http = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/messages`, { method: "POST", headers: { authorization: `Bearer ${v.token}` }, json: { clientId: cid(), body: "and over HTTP" } });
+    expect(http.status).toBe(429);
+    expect((await http.json<any>()).error.code).toBe("rate_limited");
+    await agent.next(isMessage("line 0"));
+    const stored = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.messagesAfter(before, 1000, true).filter((m) => m.author.type === "visitor").map((m) => m.body));
+    // The bucket holds 30 and the message that opened the conversation took one: 29 of these went
+    // through (one or two more if the bucket refilled meanwhile, at 2 a second), in order, the rest not at all.
+    expect(stored).toEqual(Array.from({ length: stored.length }, (_, i) => `line ${i}`));
+    expect(stored.length).toBeGreaterThanOrEqual(29);
+    expect(stored.length).toBeLessThan(32);
+    expect(ids.indexOf(refused.clientId)).toBe(stored.length);
+    // Resending a stored message (a client unsure it got through) gets it back, not a refusal.
+    const from = visitor.frames.length;
+    visitor.send({ type: "send", clientId: ids[0], body: "line 0" });
+    expect((await visitor.next((fr) => fr.type === "message" || fr.type === "error", from)).message).toMatchObject({ body: "line 0" });
+    for (let i = 0; i < 40; i++) agent.send({ type: "send", clientId: cid(), kind: "note", body: `note ${i}` });
+    await agent.next(isMessage("note 39"));
+    expect(agent.frames.some((fr) => fr.type === "error")).toBe(false);
+  });
+});
+
 describe("the 16 KB text limit (SPEC §3), counted in UTF-8 bytes", () => {
   it("utf8Length agrees with the encoder, emoji and lone surrogates included", () => {
     for (const text of ["", "plain", "é", "Grüße aus Köln", "日本語", "😀", "a😀b", "👩‍👩‍👧", "\ud83d", "x\ude00y", "\ud83d\ud83d\ude00"]) {

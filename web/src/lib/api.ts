@@ -80,6 +80,8 @@ export interface InboxSettings {
   position?: "left" | "right";
   locale?: string;
   apiBaseUrl?: string;
+  /** Web inboxes: messages a visitor may send per minute (default 120). */
+  visitorMessagesPerMinute?: number;
 }
 export interface Inbox {
   id: string;
