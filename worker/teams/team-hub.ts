@@ -15,8 +15,8 @@ import { type DueTimer, Timers } from "../timers";
 import { Assignment } from "./assignment";
 import { isOpen, nextSwitch } from "./business-hours";
 import { canSee, DeskSockets, nextMarkerAt, withMarker } from "./desk";
-import { chargedTo, HubStore, type IndexedConversation, waitsInQueue } from "./hub-store";
-import { agentViews, type AgentView, anyoneAvailable, toPresence } from "./presence";
+import { chargedTo, HubStore, type IndexedConversation, type Member, waitsInQueue } from "./hub-store";
+import { agentViews, type AgentView, anyoneAvailable, isManagerLike, toPresence } from "./presence";
 import { Background, chatRooms, Clock, type RoomPort } from "./rooms-port";
 import { type HubNotification, loadMembers, loadTeamSettings, recordNotifications } from "./team-directory";
 
@@ -301,9 +301,21 @@ export class TeamHub extends DurableObject<Env> {
     return result;
   }
 
-  /** Stores notifications in D1 (the desk's bell) and pushes them to the agents' open desks. */
+  /**
+   * Stores notifications in D1 (the desk's bell) and pushes them to the agents'
+   * open desks: only to members who may see the conversation, as the desk
+   * list decides it (a notification quotes the note).
+   */
   async notify(agentIds: string[], n: HubNotification): Promise<void> {
-    for (const { agentId, ...notification } of await recordNotifications(this.env.DB, agentIds, n, this.clock.now())) {
+    await this.ensureLoaded();
+    const summary = this.store.conversation(n.conversationId)?.summary;
+    const allowed = agentIds.filter((id) => {
+      const member = this.store.member(id);
+      if (!member) return false;
+      if (!summary) return this.settings.visibility === "all" || isManagerLike(member);
+      return canSee(summary, memberIdentity(member, this.teamId), this.teamId, this.settings);
+    });
+    for (const { agentId, ...notification } of await recordNotifications(this.env.DB, allowed, n, this.clock.now())) {
       this.desk.sendToAgent(agentId, { type: "notification", notification });
     }
   }
@@ -511,6 +523,11 @@ export class TeamHub extends DurableObject<Env> {
 }
 
 const error = (code: string, message: string): HubServerFrame => ({ type: "error", code, message });
+
+/** A member as an identity, for the visibility rules (canSee). */
+function memberIdentity(m: Member, teamId: string): AgentIdentity {
+  return { kind: "agent", agentId: m.id, name: m.name, role: m.accountRole, teams: [{ teamId, role: m.teamRole }] };
+}
 
 /** Account role or team memberships differ: a desk opened with `was` shows or may do what `now` may not. */
 function identityChanged(was: AgentIdentity, now: AgentIdentity): boolean {

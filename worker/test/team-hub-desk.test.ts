@@ -277,4 +277,16 @@ describe("notifications", () => {
     const row = await env.DB.prepare("SELECT kind, conversation_id, read_at FROM notifications WHERE id = ? AND agent_id = ?").bind(frame.notification.id, t.agents.Ann.id).first();
     expect(row).toEqual({ kind: "mention", conversation_id: c.conversationId, read_at: null });
   });
+
+  it("a mention reaches only members who may see the conversation: not someone outside the team, not an agent it is hidden from", async () => {
+    const t = await team({ assignmentMode: "manual", visibility: "assigned" }, [{ name: "Ann" }, { name: "Ben" }, { name: "Mia", role: "manager" }]);
+    const c = await t.newConversation();
+    expect(await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Mia.identity, mode: "assign" })).toEqual({ ok: true });
+    const outsider = crypto.randomUUID();
+    const room = env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId));
+    const res = await room.perform(t.agents.Mia.identity, c.address, { type: "send", clientId: "note-mention-2", kind: "note", body: "Card ends 4242, refund it", mentions: [t.agents.Ann.id, t.agents.Ben.id, outsider] });
+    expect(res.ok).toBe(true);
+    const notified = () => env.DB.prepare("SELECT agent_id FROM notifications WHERE conversation_id = ?").bind(c.conversationId).all<{ agent_id: string }>();
+    await t.eventually(async () => expect((await notified()).results).toEqual([{ agent_id: t.agents.Ben.id }]));
+  });
 });
