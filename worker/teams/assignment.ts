@@ -109,10 +109,14 @@ export class Assignment {
         if ((store.openChats().get(by.agentId) ?? 0) >= capacity) return refuse("over_capacity", `You already have ${capacity} open chats.`);
         return { ok: true, conversation };
       }
-      case "assign":
+      case "assign": {
         if (!manager) return refuse("forbidden", "Only a manager or an admin can assign conversations.");
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");
+        // Offline means no active chats (SPEC §6); a manager may still hand one to someone on a break.
+        const status = store.presence(req.agent.id)?.status ?? "offline";
+        if (status === "offline") return refuse("agent_unavailable", `${target.name} is offline.`);
         return { ok: true, conversation };
+      }
       case "transfer":
         if (s.assigneeId !== by.agentId && !manager) return refuse("forbidden", "Only the assignee or a manager can transfer this conversation.");
         if (s.assigneeId === req.agent.id) return refuse("conflict", "That agent already has this conversation.");

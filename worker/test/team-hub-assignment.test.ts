@@ -332,6 +332,22 @@ describe("manual mode and permissions", () => {
     expect((await t.summary(c.conversationId))?.status).toBe("queued");
   });
 
+  it("a manager cannot assign a conversation to an agent who is offline or never opened the desk; to one on a break, yes", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben" }, { name: "Mia", role: "manager" }]);
+    const c = await t.newConversation();
+    const assignTo = (name: "Ann" | "Ben") => t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents[name].id, name }, by: t.agents.Mia.identity, mode: "assign" });
+    expect(await assignTo("Ann")).toMatchObject({ ok: false, code: "agent_unavailable", message: "Ann is offline." });
+    const ben = await t.connect(t.agents.Ben);
+    ben.send({ type: "status", status: "offline" });
+    await ben.next(is("presence", (f) => f.presence.agentId === t.agents.Ben.id && f.presence.status === "offline"));
+    expect(await assignTo("Ben")).toMatchObject({ ok: false, code: "agent_unavailable" });
+    expect(await t.summary(c.conversationId)).toMatchObject({ status: "queued", assigneeId: null });
+    ben.send({ type: "status", status: "break" });
+    await ben.next(is("presence", (f) => f.presence.agentId === t.agents.Ben.id && f.presence.status === "break"));
+    expect(await assignTo("Ben")).toEqual({ ok: true });
+    await t.eventually(async () => expect(await t.summary(c.conversationId)).toMatchObject({ status: "open", assigneeId: t.agents.Ben.id }));
+  });
+
   it("a transfer to an agent who is not online is refused", async () => {
     const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }, { name: "Ben" }]);
     const ann = await t.connect(t.agents.Ann);

@@ -280,6 +280,7 @@ describe("notifications", () => {
 
   it("a mention reaches only members who may see the conversation: not someone outside the team, not an agent it is hidden from", async () => {
     const t = await team({ assignmentMode: "manual", visibility: "assigned" }, [{ name: "Ann" }, { name: "Ben" }, { name: "Mia", role: "manager" }]);
+    await t.connect(t.agents.Ben);
     const c = await t.newConversation();
     expect(await t.hub.assign({ conversationId: c.conversationId, roomId: c.roomId, agent: { id: t.agents.Ben.id, name: "Ben" }, by: t.agents.Mia.identity, mode: "assign" })).toEqual({ ok: true });
     const outsider = crypto.randomUUID();
