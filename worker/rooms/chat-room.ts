@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { currentAgentIdentity } from "../auth/session";
-import { type AgentIdentity, type Identity, identityFrom } from "../identity";
+import { type AgentIdentity, type Identity, identityFrom, isTeamMember } from "../identity";
 import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
 import type { RequeueReason } from "../teams/rooms-port";
@@ -109,13 +109,10 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const address = parseAddress(request.headers.get("x-edgedesk-room"));
     if (!who || !address) return json({ error: { code: "forbidden", message: "Missing identity." } }, 403);
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return json({ error: { code: "upgrade_required", message: "Open as a WebSocket." } }, 426);
-    this.ensureAddress(address);
     if (who.kind === "visitor" && (who.inboxId !== address.inboxId || `${who.inboxId}:${who.contactKey}` !== address.roomId)) {
       return json({ error: { code: "forbidden", message: "This token is for another conversation." } }, 403);
     }
-    if (who.kind === "agent") {
-      if (!(await this.mayAccess(who, address))) return json({ error: { code: "forbidden", message: "You cannot open this conversation." } }, 403);
-    }
+    if (!(await this.mayAccess(who, address))) return json({ error: { code: "forbidden", message: "You cannot open this conversation." } }, 403);
     const after = Math.max(0, Math.floor(Number(new URL(request.url).searchParams.get("after") ?? 0)) || 0);
     const pair = new WebSocketPair();
     const server = pair[1];
@@ -588,7 +585,6 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   /** HTTP API: run a command as `who` (the Worker authenticated them). */
   async perform(who: Identity, address: RoomAddress, input: unknown): Promise<{ ok: true; message?: RoomMessage; messages?: RoomMessage[]; queue?: QueueStatus } | { ok: false; status: number; code: string; message: string }> {
     try {
-      this.ensureAddress(address);
       const frame = roomClientFrame.parse(input);
       if (who.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
       if (!(await this.mayAccess(who, address))) throw new RoomError("forbidden", "You cannot open this conversation.");
@@ -606,7 +602,6 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
 
   /** The room's state for HTTP readers (history pages, integrations). */
   async read(who: Identity, address: RoomAddress, before: number | null, limit: number) {
-    this.ensureAddress(address);
     const agent = who.kind === "agent";
     if (!(await this.mayAccess(who, address))) return null;
     const current = this.store.current();
@@ -614,10 +609,19 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     return { conversation: current ? this.flow.snapshot(current, !agent) : null, lastSeq: this.store.lastSeq(), messages };
   }
 
-  /** May `who` use this room (upload files, read history)? Visitors only their own room. */
+  /**
+   * May `who` use this room (open it, run a command, upload, read history)?
+   * Visitors only their own room. Checked before the room stores anything: a
+   * refused caller leaves a room that did not exist as it was (empty).
+   */
   async mayAccess(who: Identity, address: RoomAddress): Promise<boolean> {
+    if (who.kind === "visitor") {
+      if (`${who.inboxId}:${who.contactKey}` !== address.roomId) return false;
+      this.ensureAddress(address);
+      return true;
+    }
+    if (!this.store.address && !isTeamMember(who, address.teamId)) return false;
     this.ensureAddress(address);
-    if (who.kind === "visitor") return `${who.inboxId}:${who.contactKey}` === address.roomId;
     const current = this.store.current();
     return canSee(who, current, address.teamId, (await this.settings()).visibility, current ? this.store.participants(current.id).map((p) => p.id) : []);
   }

@@ -231,6 +231,18 @@ describe("permissions", () => {
     expect((await conversationOf(v.roomId)).status).toBe("open");
   });
 
+  it("an agent of another team refused at a room that does not exist yet leaves nothing in it", async () => {
+    const roomId = `${f.inboxId}:never-seen-${cid()}`;
+    const read = await call(`/api/v1/rooms/${encodeURIComponent(roomId)}`, { cookie: f.cookies.otto });
+    expect(read.status).toBe(404);
+    const send = await call(`/api/v1/rooms/${encodeURIComponent(roomId)}/join`, { method: "POST", cookie: f.cookies.otto, json: {} });
+    expect(send.status).toBe(403);
+    expect(String(await openSocket(`/ws/room/${encodeURIComponent(roomId)}`, { cookie: f.cookies.otto }).catch((e: Error) => e))).toContain("403");
+    // Only the empty tables every room wakes with: no address, no settings, nothing else.
+    const keys = await runInDurableObject(roomStub(roomId), (_r: ChatRoom, state) => state.storage.sql.exec("SELECT key FROM meta").toArray().map((r) => r.key));
+    expect(keys).toEqual(["schema"]);
+  });
+
   it("an admin who is not in the team joins a queued conversation as a participant", async () => {
     await seedAgent({ email: "ada@room.test", name: "Ada", role: "admin" });
     const v = await f.newVisitor();
