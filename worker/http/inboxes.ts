@@ -94,8 +94,9 @@ inboxRoutes.openapi(
     const body = c.req.valid("json");
     const row = await loadInbox(c, id);
     requireManager(c.var.agent, row.team_id);
-    // Moving an inbox between teams or touching credentials is for admins.
-    if ((body.teamId && body.teamId !== row.team_id) || body.credentials) requireAdmin(c.var.agent);
+    // Moving an inbox between teams, touching credentials or where sends carrying them go is for admins.
+    const movesApi = body.settings?.apiBaseUrl !== undefined && body.settings.apiBaseUrl !== parseInboxSettings(row.settings).apiBaseUrl;
+    if ((body.teamId && body.teamId !== row.team_id) || body.credentials || movesApi) requireAdmin(c.var.agent);
     if (body.teamId) await assertTeam(c, body.teamId);
     const settings = inboxSettingsSchema.parse({ ...parseInboxSettings(row.settings), ...(body.settings ?? {}) });
     const credentials = JSON.parse(row.credentials) as Record<string, string>;

@@ -142,6 +142,12 @@ describe("admin API", () => {
     // A manager may tune settings but not touch credentials.
     expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { credentials: { appSecret: "x" } } })).status).toBe(403);
     expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { settings: { greeting: "Hello" } } })).status).toBe(200);
+    // Nor where sends carrying them go: changing the API base URL is an admin's; resending it unchanged is fine.
+    expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: admin, json: { settings: { apiBaseUrl: "https://graph.example.com" } } })).status).toBe(200);
+    const moved = await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { settings: { apiBaseUrl: "https://evil.example.net" } } });
+    expect(moved.status).toBe(403);
+    expect((await (await call(`/api/v1/inboxes/${inbox.id}`, { cookie: admin })).json<Json>()).settings.apiBaseUrl).toBe("https://graph.example.com");
+    expect((await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: manager, json: { settings: { apiBaseUrl: "https://graph.example.com", greeting: "Hi" } } })).status).toBe(200);
   });
 
   it("the last admin cannot be demoted", async () => {
