@@ -377,11 +377,11 @@ export class TeamHub extends DurableObject<Env> {
     for (const agentId of new Set(changedAgentIds)) {
       const desks = this.desk.ofAgent(agentId);
       if (!desks.length) continue;
-      const now = await currentAgentIdentity(this.env.DB, agentId);
+      const fresh = await currentAgentIdentity(this.env.DB, agentId);
       for (const ws of desks) {
         const was = this.desk.identity(ws);
-        if (!now) ws.close(4003, "account no longer active");
-        else if (was && identityChanged(was, now)) ws.close(4009, "your account changed");
+        if (!fresh) ws.close(4003, "account no longer active");
+        else if (was && identityChanged(was, fresh)) ws.close(4009, "your account changed");
       }
     }
   }
