@@ -31,7 +31,7 @@ const CONFIG = {
   resume: { messages: 1_000, repeats: 5 },
   assign: { chats: 1_000, agents: 10, capacity: 100, timeoutMs: 60_000 },
   /** The whole run, whatever happens. */
-  hardLimitMs: 9 * 60_000,
+  hardLimitMs: 14 * 60_000,
 };
 const PHASES = ["fanout", "capacity", "bigroom", "resume", "assign"];
 /**

@@ -9,11 +9,13 @@ import { closeAll, now, openSocket, percentile, round, sleep, waitFor } from "..
 export async function resume(api, { inboxId, messages = 1000, repeats = 5, window = 25, log }) {
   const { token } = await api.visitor(inboxId);
   const seqOf = new Map();
+  const refused = {}; // error code → count: a refused send would never be echoed
   const { ws } = await openSocket(api.visitorSocketUrl(token), {
     ready: (d) => d.startsWith('{"type":"live"'),
     onFrame: (data) => {
       const f = JSON.parse(data);
       if (f.type === "message" && f.message.clientId) seqOf.set(f.message.clientId, f.message.seq);
+      else if (f.type === "error") refused[`${f.code}: ${f.message}`] = (refused[`${f.code}: ${f.message}`] ?? 0) + 1;
     },
   });
 
@@ -34,7 +36,7 @@ export async function resume(api, { inboxId, messages = 1000, repeats = 5, windo
     } else await sleep(1);
   }
   if (!(await waitFor(() => seqOf.size - 1 >= messages, Math.max(0, deadline - now())))) {
-    throw new Error(`only ${seqOf.size - 1} of ${messages} messages were stored within 120 s`);
+    throw new Error(`only ${seqOf.size - 1} of ${messages} messages were stored within 120 s${Object.keys(refused).length ? `; refused: ${JSON.stringify(refused)}` : ""}`);
   }
   const writeMs = now() - writeStart;
   const lastSeq = Math.max(...seqOf.values());

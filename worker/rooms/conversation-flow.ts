@@ -158,17 +158,6 @@ export class ConversationFlow {
     const visitor = who.kind === "visitor";
     if (visitor && f.kind === "note") throw new RoomError("forbidden", "Visitors cannot write notes.");
     if (!f.body.trim() && !f.attachments.length) throw new RoomError("empty_message", "Write something or attach a file.");
-    if (visitor) {
-      const cached = this.room.cachedSettings();
-      // Channel messages come through their provider's webhook, which cannot be told to wait: only web visitors are paced.
-      const perMinute = (cached?.inboxKind ?? "web") === "web" ? (cached?.visitorMessagesPerMinute ?? DEFAULT_VISITOR_MESSAGES_PER_MINUTE) : null;
-      if (perMinute !== null && !this.visitorPace.take(perMinute)) {
-        // A retry of a message already stored is still answered with it.
-        const stored = this.duplicateOf(who, f.clientId);
-        if (stored) return { duplicate: stored };
-        throw new RoomError("rate_limited", `You are sending messages too fast. Wait ${this.visitorPace.waitSeconds(perMinute)} s and send again.`);
-      }
-    }
     const address = this.room.address();
     const before = this.store.current();
     const mayStart = visitor && (!before || before.status === "closed");
@@ -182,6 +171,17 @@ export class ConversationFlow {
       }
       // A new conversation reads its settings, and the inbox's team, from D1 (once per conversation).
       settings = mayStart ? await this.room.settings(true, true) : (this.room.cachedSettings() ?? (await this.room.settings()));
+    }
+    // Paced by the inbox's budget, known by now (a new room's first burst must not meet a default).
+    // Channel messages come through their provider's webhook, which cannot be told to wait: only web visitors are paced.
+    if (visitor && settings.inboxKind === "web") {
+      const perMinute = settings.visitorMessagesPerMinute ?? DEFAULT_VISITOR_MESSAGES_PER_MINUTE;
+      if (!this.visitorPace.take(perMinute)) {
+        // A retry of a message already stored is still answered with it.
+        const stored = this.duplicateOf(who, f.clientId);
+        if (stored) return { duplicate: stored };
+        throw new RoomError("rate_limited", `You are sending messages too fast. Wait ${this.visitorPace.waitSeconds(perMinute)} s and send again.`);
+      }
     }
 
     // No awaits from here on: the check, the insert and the fan-out are one step.

@@ -550,6 +550,15 @@ describe("timers", () => {
     expect((await call(`/api/v1/conversations/${id}`, { cookie: f.cookies.ann })).status).toBe(200);
   });
 
+  it("a new room's first burst is paced by its inbox's budget (here generous), not by the default", async () => {
+    const v = await f.newVisitor();
+    const visitor = await f.visitorSocket(v.token);
+    for (let i = 0; i < 200; i++) visitor.send({ type: "send", clientId: cid(), body: `burst ${i}` });
+    await visitor.next(isMessage("burst 199"), 0, 10_000);
+    expect(visitor.frames.filter((fr) => fr.type === "error")).toEqual([]);
+    expect(visitor.frames.filter((fr) => fr.type === "message" && fr.message.author.type === "visitor")).toHaveLength(200);
+  });
+
   it("a room with hundreds of long messages waiting archives every one of them", async () => {
     const { v, visitor } = await f.assignedConversation();
     // 8 KB each: a 200-message batch is 1.6 MB of text, more than one bound value should carry.
