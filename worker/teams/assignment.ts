@@ -36,6 +36,8 @@ export interface AssignmentHost {
   publishPresence(agentIds?: Iterable<string>): void;
   /** Index a summary the room handed back with its answer. */
   syncConversation(summary: ConversationSummary): Promise<void>;
+  /** A conversation that waited in the queue was handed over (the room archives it with its next flush; see HandOverArchive). */
+  handedOverFromQueue(summary: ConversationSummary): void;
 }
 
 type Checked = { ok: true; conversation: IndexedConversation } | { ok: false; code: string; message: string };
@@ -190,6 +192,7 @@ export class Assignment {
   private async settleHandOver(req: AssignRequest, claimedAtVersion: number): Promise<RpcResult> {
     const { store, timers, clock } = this.host;
     let result: AssignResult;
+    const waited = store.conversation(req.conversationId)?.summary.status;
     try {
       result = await this.host.rooms().applyAssignment({ ...req, teamId: this.host.teamId() });
     } catch (err) {
@@ -216,7 +219,10 @@ export class Assignment {
       this.run();
       return result;
     }
-    if (result.summary) await this.host.syncConversation(result.summary);
+    if (result.summary) {
+      if (waited === "queued" || waited === "bot") this.host.handedOverFromQueue(result.summary);
+      await this.host.syncConversation(result.summary);
+    }
     return { ok: true };
   }
 

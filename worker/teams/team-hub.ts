@@ -15,6 +15,7 @@ import { type DueTimer, Timers } from "../timers";
 import { Assignment } from "./assignment";
 import { isOpen, nextSwitch } from "./business-hours";
 import { canSee, DeskSockets, nextMarkerAt, withMarker } from "./desk";
+import { HandOverArchive } from "./hand-over-archive";
 import { chargedTo, HubStore, type IndexedConversation, type Member, waitsInQueue } from "./hub-store";
 import { agentViews, type AgentView, anyoneAvailable, isManagerLike, toPresence } from "./presence";
 import { Background, chatRooms, Clock, type RoomPort } from "./rooms-port";
@@ -40,6 +41,7 @@ export class TeamHub extends DurableObject<Env> {
   readonly clock = new Clock();
   /** Room calls in flight (assignment hand-overs, requeues). */
   readonly background = new Background();
+  private readonly handOvers: HandOverArchive;
   /** Marker timer per conversation as this instance last set it (null = none); a fresh instance knows nothing. */
   private readonly markerAt = new Map<string, number | null>();
 
@@ -52,6 +54,7 @@ export class TeamHub extends DurableObject<Env> {
       batchStarted: (at) => this.timers.setIfEarlier("desk", "batch", at),
     });
     this.rooms = chatRooms(env);
+    this.handOvers = new HandOverArchive(env.DB, this.timers);
     this.assignment = new Assignment({
       store: this.store,
       timers: this.timers,
@@ -64,6 +67,7 @@ export class TeamHub extends DurableObject<Env> {
       views: () => this.views(),
       publishPresence: (ids) => this.publishPresence(ids),
       syncConversation: async (summary) => void (await this.syncConversation(summary)),
+      handedOverFromQueue: (summary) => this.handOvers.note(summary, this.clock.now()),
     });
     // Desk pings are answered by the runtime, so an idle hub can hibernate.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('{"type":"ping"}', '{"type":"pong"}'));
@@ -394,7 +398,7 @@ export class TeamHub extends DurableObject<Env> {
     await this.timers.runDue((t) => this.onTimer(t), this.clock.now());
   }
 
-  private onTimer(t: DueTimer): void {
+  private onTimer(t: DueTimer): void | Promise<void> {
     const now = this.clock.now();
     switch (t.kind) {
       case "away":
@@ -440,6 +444,8 @@ export class TeamHub extends DurableObject<Env> {
         // A batch of list deltas whose room calls are slow to answer: send what there is.
         this.desk.flush();
         return;
+      case "archive":
+        return this.handOvers.write();
     }
   }
 

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
+import { HAND_OVER_ARCHIVE_MS } from "../teams/hand-over-archive";
 import type { TeamHub } from "../teams/team-hub";
 import { call, login, seedAgent, seedInbox } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
@@ -580,7 +581,7 @@ describe("timers", () => {
     expect(bodies.results.map((r) => r.body)).toEqual(Array.from({ length: 260 }, (_, i) => long(i)));
   });
 
-  it("a hand-over from the queue reaches the archive with the conversation's next flush, not one of its own", async () => {
+  it("a hand-over from the queue is marked in the archive by the hub a moment later, and the rest goes with the conversation's next flush, not one of its own", async () => {
     const { v, agent } = await f.assignedConversation();
     const flush = async () => {
       await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
@@ -606,12 +607,39 @@ describe("timers", () => {
     // Hand-overs come in bursts (a whole queue at once): no flush of their own...
     expect(await flushTimer()).toBe(0);
     expect(await archived()).toMatchObject({ status: "queued", assignee_id: null });
-    // ...they go with the next one: here Ann's first reply.
+    // ...the hub, which saw it, marks the row a moment later (with the rest of a burst, in one statement)...
+    const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
+    await runInDurableObject(hub, (h: TeamHub) => h.clock.advance(HAND_OVER_ARCHIVE_MS + 1000));
+    await runDurableObjectAlarm(hub);
+    expect(await archived()).toMatchObject({ status: "open", assignee_id: f.ids.ann, lines: ["Sam joined the conversation", "Sam left the conversation"] });
+    // ...and the rest goes with the room's next flush: here after Ann's first reply.
     ann.send({ type: "send", clientId: cid(), body: "Hi, Ann here" });
     await ann.next(isMessage("Hi, Ann here"));
     expect(await flushTimer()).toBe(1);
     await flush();
     expect(await archived()).toMatchObject({ status: "open", assignee_id: f.ids.ann, lines: ["Sam joined the conversation", "Sam left the conversation", "Ann joined the conversation"] });
+  });
+
+  it("the hub's early mark of a hand-over never overwrites what the room archived after it", async () => {
+    const v = await f.newVisitor();
+    const visitor = await f.visitorSocket(v.token);
+    visitor.send({ type: "send", clientId: cid(), body: "Quick question" });
+    await visitor.next(isMessage("Quick question"));
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.scheduleFlush(true));
+    await runDurableObjectAlarm(roomStub(v.roomId)); // archived as queued
+    const sam = await f.agentSocket(f.cookies.sam, v.roomId);
+    sam.send({ type: "join" });
+    await sam.next(isEvent("assigned"));
+    sam.send({ type: "close", reason: "resolved" }); // a close flushes at once
+    await sam.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed");
+    await runDurableObjectAlarm(roomStub(v.roomId));
+    const id = (await conversationOf(v.roomId)).id;
+    const row = () => env.DB.prepare("SELECT status FROM conversations WHERE id = ?").bind(id).first<{ status: string }>();
+    expect(await row()).toEqual({ status: "closed" });
+    const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
+    await runInDurableObject(hub, (h: TeamHub) => h.clock.advance(HAND_OVER_ARCHIVE_MS + 1000));
+    await runDurableObjectAlarm(hub);
+    expect(await row()).toEqual({ status: "closed" });
   });
 
   it("messages a flush was writing when the room was evicted reach D1 with the next flush", async () => {
