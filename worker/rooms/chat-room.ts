@@ -408,6 +408,18 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (cached && !force && Date.now() - cached.loadedAt < SETTINGS_TTL_MS) return cached;
     const address = this.address();
     const teamId = forNewConversation ? null : (this.store.current()?.team_id ?? null);
+    // A read for the same team already under way answers this call too: a new room's first
+    // burst of messages (each of which asks) costs one D1 read, not one each.
+    const key = `${address.inboxId}|${teamId}`;
+    if (this.settingsLoading?.key === key) return this.settingsLoading.promise;
+    const promise: Promise<RoomSettings> = this.loadSettings(address, teamId, cached).finally(() => {
+      if (this.settingsLoading?.promise === promise) this.settingsLoading = null;
+    });
+    this.settingsLoading = { key, promise };
+    return promise;
+  }
+
+  private async loadSettings(address: RoomAddress, teamId: string | null, cached: RoomSettings | null): Promise<RoomSettings> {
     try {
       const fresh = await loadRoomSettings(this.env.DB, address.inboxId, teamId);
       this.store.setMeta("settings", fresh);
@@ -418,6 +430,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       throw err;
     }
   }
+
+  /** The settings read from D1 in flight, if any (see settings). */
+  private settingsLoading: { key: string; promise: Promise<RoomSettings> } | null = null;
 
   cachedSettings(): RoomSettings | null {
     return this.store.getMeta<RoomSettings>("settings");

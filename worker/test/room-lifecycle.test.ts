@@ -1,6 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../env";
 import type { ChatRoom } from "../rooms/chat-room";
 import { HAND_OVER_ARCHIVE_MS } from "../teams/hand-over-archive";
 import type { TeamHub } from "../teams/team-hub";
@@ -558,6 +559,30 @@ describe("timers", () => {
     await visitor.next(isMessage("burst 199"), 0, 10_000);
     expect(visitor.frames.filter((fr) => fr.type === "error")).toEqual([]);
     expect(visitor.frames.filter((fr) => fr.type === "message" && fr.message.author.type === "visitor")).toHaveLength(200);
+  });
+
+  it("a new room's first burst of messages reads its settings from D1 once, not once per message", async () => {
+    const v = await f.newVisitor();
+    const visitor = await f.visitorSocket(v.token);
+    let reads = 0;
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => {
+      const room = r as unknown as { env: Env };
+      const real = room.env.DB;
+      const counted = new Proxy(real, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (key !== "prepare") return typeof value === "function" ? value.bind(target) : value;
+          return (sql: string) => {
+            if (sql.startsWith("SELECT kind, settings, team_id FROM inboxes")) reads++; // loadRoomSettings
+            return target.prepare(sql);
+          };
+        },
+      });
+      room.env = { ...room.env, DB: counted };
+    });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => roomStub(v.roomId).perform({ kind: "visitor", inboxId: f.inboxId, contactKey: v.contactKey }, { roomId: v.roomId, inboxId: f.inboxId, teamId: f.teamId, contactKey: v.contactKey }, { type: "send", clientId: cid(), body: `first ${i}` })));
+    await visitor.next(isMessage("first 29"));
+    expect(reads).toBe(1);
   });
 
   it("a room with hundreds of long messages waiting archives every one of them", async () => {
