@@ -46,6 +46,7 @@ export class Timers {
       "INSERT INTO timers (kind, key, due_at, payload) VALUES (?, ?, ?, ?) ON CONFLICT(kind, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload",
       kind, key, dueAt, payload,
     );
+    this.release(kind, key);
     this.ensureAlarm(dueAt);
   }
 
@@ -69,21 +70,25 @@ export class Timers {
     return this.storage.sql.exec("SELECT 1 FROM timers WHERE kind = ? AND key = ?", kind, key).toArray().length > 0 && !this.isRunning(kind, key);
   }
 
-  /** The timer whose handler runs now (see runDue), while it still holds its lease. */
-  private running: { kind: string; key: string; leased: number } | null = null;
+  /** The timer whose handler runs now (see runDue) while its row is still the lease: set or cleared since, it is not. */
+  private running: { kind: string; key: string } | null = null;
 
   private isRunning(kind: string, key: string): boolean {
-    const r = this.running;
-    if (r?.kind !== kind || r.key !== key) return false;
-    return this.storage.sql.exec<{ due_at: number }>("SELECT due_at FROM timers WHERE kind = ? AND key = ?", kind, key).toArray()[0]?.due_at === r.leased;
+    return this.running?.kind === kind && this.running.key === key;
+  }
+
+  private release(kind: string | null, key: string): void {
+    if (this.running?.key === key && (kind === null || this.running.kind === kind)) this.running = null;
   }
 
   clear(kind: string, key: string): void {
     this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ?", kind, key);
+    this.release(kind, key);
   }
 
   clearKey(key: string): void {
     this.storage.sql.exec("DELETE FROM timers WHERE key = ?", key);
+    this.release(null, key);
   }
 
   list(): DueTimer[] {
@@ -109,7 +114,7 @@ export class Timers {
       // instance is touched: a handler may move it (then its new time stands).
       const leased = Date.now() + LEASE_MS;
       this.storage.sql.exec("UPDATE timers SET due_at = ? WHERE kind = ? AND key = ? AND due_at = ?", leased, r.kind, r.key, r.due_at);
-      this.running = { kind: r.kind, key: r.key, leased };
+      this.running = { kind: r.kind, key: r.key };
       try {
         await handle({ kind: r.kind, key: r.key, dueAt: r.due_at, payload: r.payload });
         this.storage.sql.exec("DELETE FROM timers WHERE kind = ? AND key = ? AND due_at = ?", r.kind, r.key, leased);

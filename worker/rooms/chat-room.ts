@@ -559,6 +559,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
 
   private settleHubDebt(teamId: string, conversationId: string): void {
     const debts = this.hubDebts();
+    if (!debts.length) return; // every push asks: the usual answer costs nothing
     const rest = debts.filter((d) => d.teamId !== teamId || d.conversationId !== conversationId);
     if (rest.length !== debts.length) this.store.setMeta("hubDebts", rest);
   }

@@ -230,9 +230,7 @@ export class ConversationFlow {
           if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
           // The agent's time to answer starts when the customer starts waiting, and again when they
           // come back to a pending conversation (its timer found it pending and let go).
-          if (conv.assignee_id && (conv.waiting_since === null || resumes) && settings.agentResponseTimeoutSeconds) {
-            this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
-          }
+          if (conv.assignee_id && (conv.waiting_since === null || resumes)) this.startResponseTime(conv.id, settings, now);
           if (started && settings.autoGreeting) {
             out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: { type: "bot", id: null, name: null }, body: settings.autoGreeting, internal: false }, now));
           }
@@ -403,7 +401,7 @@ export class ConversationFlow {
       else {
         this.room.timers.clear("pending", conv.id);
         // Open again with the customer still unanswered: the response time runs again.
-        if (conv.waiting_since !== null && conv.assignee_id && settings.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+        if (conv.waiting_since !== null && conv.assignee_id) this.startResponseTime(conv.id, settings, now);
       }
       out.push(this.event(conv.id, "status", `${who.name} set the conversation to ${status}`, true, { status }, now));
     });
@@ -543,7 +541,7 @@ export class ConversationFlow {
       }
       out.push(this.event(conv.id, "assigned", `${req.agent.name} joined the conversation`, false, { agentId: req.agent.id }, now));
       // A new assignee gets the full response time for a customer already waiting.
-      if (conv.waiting_since !== null && settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conv.id, now + settings.agentResponseTimeoutSeconds * 1000);
+      if (conv.waiting_since !== null) this.startResponseTime(conv.id, settings, now);
     });
     // The hub gets the new summary in the answer, not in a second call. A hand-over from the
     // queue comes in bursts (a whole queue when agents come online): it does not arm the
@@ -620,6 +618,11 @@ export class ConversationFlow {
   }
 
   // ───────────── helpers ─────────────
+
+  /** The assignee's time to answer (SPEC §4) starts now, when the team has a response timeout. */
+  private startResponseTime(conversationId: string, settings: RoomSettings | null, now: number): void {
+    if (settings?.agentResponseTimeoutSeconds) this.room.timers.set("response", conversationId, now + settings.agentResponseTimeoutSeconds * 1000);
+  }
 
   private event(conversationId: string, event: string, body: string, internal: boolean, data: Record<string, unknown> = {}, now = Date.now()): RoomMessage {
     const message: NewMessage = { conversationId, kind: "event", author: SYSTEM, body, data: { event, ...data }, internal };

@@ -331,15 +331,15 @@ export class Assignment {
         .requeue(roomId, conversationId, agentId, reason)
         .catch((err) => {
           console.error(JSON.stringify({ level: "error", msg: "requeue failed", conversationId, error: String(err) }));
-          timers.set("requeue", conversationId, clock.now() + RETRY_MS, reason === "offline" ? agentId : JSON.stringify({ agentId, reason }));
+          timers.set("requeue", conversationId, clock.now() + RETRY_MS, JSON.stringify({ agentId, reason }));
         })
         .finally(unhold),
     );
   }
 
-  /** Retry timer for a failed requeue (payload: the agent id, or JSON with the reason): only if it still applies. */
+  /** Retry timer for a failed requeue (payload: JSON of the agent and reason; a bare agent id from older hubs is "offline"): only if it still applies. */
   retryRequeue(conversationId: string, payload: string): void {
-    const { agentId, reason } = payload.startsWith("{") ? (JSON.parse(payload) as { agentId: string; reason: "removed" }) : { agentId: payload, reason: "offline" as const };
+    const { agentId, reason } = payload.startsWith("{") ? (JSON.parse(payload) as { agentId: string; reason: "offline" | "removed" }) : { agentId: payload, reason: "offline" as const };
     const { store } = this.host;
     const c = store.conversation(conversationId);
     if (!c || c.summary.assigneeId !== agentId) return;
