@@ -50,6 +50,35 @@ export const teamSettingsPatch = settingsPatch(teamSettingsSchema);
 export const INBOX_KINDS = ["web", "whatsapp", "messenger", "instagram", "telegram", "sms", "x"] as const;
 export type InboxKind = (typeof INBOX_KINDS)[number];
 
+const botOptionSchema = z
+  .object({
+    label: z.string().trim().min(1).max(80),
+    /** What the bot answers when the customer picks this option. */
+    reply: z.string().trim().max(2000).optional(),
+    /** Picking this option hands the conversation to the team's queue (after the reply, if any). */
+    handover: z.boolean().default(false),
+  })
+  .refine((o) => o.handover || !!o.reply, "An option needs a reply, or must hand over to a person (or both).");
+
+/**
+ * The inbox's bot flow (SPEC §2): a new conversation starts with the bot,
+ * which greets the customer with a numbered menu; an option answers or hands
+ * over to the team's queue; after `giveUpAfter` replies it does not
+ * understand, it hands over too. An agent entering the chat ends it.
+ */
+export const botFlowSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    greeting: z.string().trim().min(1).max(2000),
+    options: z.array(botOptionSchema).min(1).max(9),
+    fallback: z.string().trim().min(1).max(2000).default("Sorry, I did not understand. Please answer with the number of an option."),
+    giveUpAfter: z.number().int().min(1).max(10).default(2),
+    handoverMessage: z.string().trim().min(1).max(2000).default("One moment please, I am connecting you with a person."),
+  })
+  .refine((b) => b.options.some((o) => o.handover), { message: "At least one option must hand over to a person.", path: ["options"] })
+  .openapi("BotFlow");
+export type BotFlow = z.infer<typeof botFlowSchema>;
+
 export const inboxSettingsSchema = z
   .object({
     greeting: z.string().max(2000).optional(),
@@ -64,6 +93,7 @@ export const inboxSettingsSchema = z
     /** Messages a web visitor may send per minute (in bursts of a quarter of it); beyond, a 429. */
     visitorMessagesPerMinute: z.number().int().min(10).max(100_000).default(120),
     strictIdentity: z.boolean().optional(),
+    bot: botFlowSchema.optional(),
   })
   .openapi("InboxSettings");
 export type InboxSettings = z.infer<typeof inboxSettingsSchema>;

@@ -143,6 +143,30 @@ test("an admin creates a web inbox for that team and sees it listed", async () =
   assert.equal((await row.locator("td").nth(2).textContent())?.trim(), "Billing");
 });
 
+test("an admin switches on the inbox's bot: a menu option without a name is shown next to it, the saved bot is what the form showed", async () => {
+  await rowWith(page, "Billing chat").getByRole("link", { name: "Billing chat", exact: true }).click();
+  await page.waitForURL((u) => /^\/admin\/inboxes\/[^/]+$/.test(u.pathname));
+  await page.getByLabel("Start new conversations with the bot").check();
+  // A new bot comes with the way to a person every bot needs.
+  assert.equal(await page.inputValue("#bot-option-0-label"), "Talk to a person");
+  await page.getByRole("button", { name: "Add option" }).click();
+  await page.fill("#bot-option-1-reply", "We are open 9 to 5, Monday to Friday.");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.locator("#bot-option-1-label-error").waitFor();
+  await page.fill("#bot-option-1-label", "Opening hours");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.getByRole("status").filter({ hasText: "Changes saved." }).waitFor();
+  const id = new URL(page.url()).pathname.split("/").pop();
+  const inbox = await page.evaluate(async (inboxId) => (await fetch(`/api/v1/inboxes/${inboxId}`)).json(), id);
+  assert.equal(inbox.settings.bot.enabled, true);
+  assert.deepEqual(
+    inbox.settings.bot.options.map((o: { label: string; reply?: string; handover: boolean }) => [o.label, o.reply ?? null, o.handover]),
+    [["Talk to a person", null, true], ["Opening hours", "We are open 9 to 5, Monday to Friday.", false]],
+  );
+  await page.getByRole("link", { name: "Inboxes" }).first().click();
+  await page.waitForURL((u) => u.pathname === "/admin/inboxes");
+});
+
 test("the invited agent sets a password through the link and signs in without admin access", async () => {
   const context = await browser.newContext({ baseURL: server.url });
   try {

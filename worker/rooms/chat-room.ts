@@ -347,7 +347,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const current = this.store.current();
     const key = queueKey(current);
     if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
-    const waiting = current && (current.status === "queued" || current.status === "bot") ? current : null;
+    const waiting = current?.status === "queued" ? current : null;
     const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
     return this.rememberQueueAnswer(key, await this.hub(teamId).queueStatus(waiting?.id ?? null));
   }
@@ -531,7 +531,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
           // change (a chatty waiting customer pushes every second). Not if the conversation moved
           // on meanwhile (the hub may be handing it over as it answers).
           const now = this.store.current();
-          if (queue && teamId === current.team_id && summary.id === current.id && now?.id === current.id && (now.status === "queued" || now.status === "bot")) {
+          if (queue && teamId === current.team_id && summary.id === current.id && now?.id === current.id && now.status === "queued") {
             const before = JSON.stringify(this.queueAnswer?.status);
             const status = this.rememberQueueAnswer(queueKey(now), queue);
             if (JSON.stringify(status) !== before) this.broadcast({ type: "queue", ...status }, "visitors");

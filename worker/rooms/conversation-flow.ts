@@ -9,6 +9,7 @@ import { inboxSettingsSchema } from "../settings";
 import type { RequeueReason } from "../teams/rooms-port";
 import type { TeamHub } from "../teams/team-hub";
 import type { DueTimer, Timers } from "../timers";
+import { botAnswer, botGreeting, type BotLine, type HandoverReason } from "./bot-flow";
 import { canActIn, canSee } from "./room-access";
 import { RoomError, type RoomErrorCode } from "./room-errors";
 import type { RoomSettings } from "./room-settings";
@@ -59,6 +60,17 @@ const HUB_CODES: Record<string, RoomErrorCode> = {
   not_found: "not_found",
 };
 const SYSTEM = { type: "system", id: null, name: null } as const;
+const BOT = { type: "bot", id: null, name: null } as const;
+
+/** The internal line that says why the bot let go (the customer sees the bot's hand-over message). */
+const HANDED_OVER_BECAUSE: Record<HandoverReason | "entered", (agent: string) => string> = {
+  asked: () => "The bot handed the conversation to the team: the customer asked for a person",
+  gave_up: () => "The bot handed the conversation to the team: it did not understand the customer",
+  bot_off: () => "The bot handed the conversation to the team: the inbox's bot is switched off",
+  entered: (agent) => `The bot handed the conversation to the team: ${agent} entered the chat`,
+};
+/** Meta key: replies the bot did not understand, in the conversation it counts them for. */
+const BOT_MISSES = "botMisses";
 /** Thrown inside the send transaction to roll it back when the client id is already stored. */
 const ALREADY_STORED = Symbol("already stored");
 
@@ -207,6 +219,7 @@ export class ConversationFlow {
 
     const out: RoomMessage[] = [];
     let started: ConversationRow | null = null;
+    const statusBefore = current?.status;
     try {
       this.store.transaction(() => {
         if (starts) {
@@ -220,19 +233,23 @@ export class ConversationFlow {
         out.push(message);
         if (visitor) {
           const resumes = conv.status === "pending";
+          // With the bot, the customer waits for nobody: the queue (and its markers) start at the hand-over.
+          const withBot = conv.status === "bot";
           this.store.updateConversation(conv.id, {
             last_customer_at: now,
             last_customer_seq: message.seq,
             last_activity_at: now,
-            waiting_since: conv.waiting_since ?? now,
+            ...(withBot ? {} : { waiting_since: conv.waiting_since ?? now }),
             ...(resumes ? { status: "open", pending_since: null } : {}),
           });
           if (resumes) out.push(this.event(conv.id, "status", "The customer answered; the conversation is open again", true, { status: "open" }, now));
           // The agent's time to answer starts when the customer starts waiting, and again when they
           // come back to a pending conversation (its timer found it pending and let go).
           if (conv.assignee_id && (conv.waiting_since === null || resumes)) this.startResponseTime(conv.id, settings, now);
-          if (started && settings.autoGreeting) {
-            out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: { type: "bot", id: null, name: null }, body: settings.autoGreeting, internal: false }, now));
+          if (withBot) {
+            this.botTurn(conv, started ? null : message, settings, now, out);
+          } else if (started && settings.autoGreeting) {
+            out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: BOT, body: settings.autoGreeting, internal: false }, now));
           }
         } else if (kind === "note") {
           if (f.mentions.length) {
@@ -254,7 +271,8 @@ export class ConversationFlow {
     const conv = this.store.current()!;
     if (started || out.length > 1) this.emitConversation(conv);
     this.room.scheduleFlush();
-    this.room.syncHub(!!started);
+    // A state change goes to the hub at once: a new conversation, or the bot handing one over.
+    this.room.syncHub(!!started || conv.status !== statusBefore);
     if (kind === "note" && f.mentions.length && who.kind === "agent") {
       const body = `${who.name} mentioned you: ${f.body.slice(0, 140)}`;
       void this.room.hub(conv.team_id)
@@ -287,7 +305,7 @@ export class ConversationFlow {
     const address = this.room.address();
     const id = crypto.randomUUID();
     const details = { ...(this.store.getMeta<Record<string, string>>("visitorDetails") ?? {}) };
-    this.store.insertConversation({ id, status: "queued", team_id: address.teamId, details: JSON.stringify(details), started_at: now, last_activity_at: now });
+    this.store.insertConversation({ id, status: settings.bot ? "bot" : "queued", team_id: address.teamId, details: JSON.stringify(details), started_at: now, last_activity_at: now });
     this.room.timers.set("window", id, now + settings.windowSeconds * 1000);
     this.room.timers.set("inactivity", id, now + settings.inactivityTimeoutSeconds * 1000);
     return this.store.conversation(id)!;
@@ -315,8 +333,48 @@ export class ConversationFlow {
       const joinsInstead = !outcome.ok && (outcome.code === "managers_join" || (outcome.code === "not_member" && who.role === "admin"));
       if (!joinsInstead) return throwIfRefused(outcome);
     }
-    if (!this.store.addParticipant(conv.id, who.agentId, who.name, Date.now())) return;
-    this.finish(conv.id, [this.event(conv.id, "joined", `${who.name} joined the conversation`, false, { agentId: who.agentId })]);
+    const now = Date.now();
+    const out: RoomMessage[] = [];
+    this.store.transaction(() => {
+      if (this.store.addParticipant(conv.id, who.agentId, who.name, now)) out.push(this.event(conv.id, "joined", `${who.name} joined the conversation`, false, { agentId: who.agentId }, now));
+      // Someone who joins without taking it (a manager in grab mode, an admin from outside the
+      // team) has entered the chat all the same: the bot steps aside and the team gets it.
+      const fresh = this.store.current();
+      if (fresh?.id === conv.id && fresh.status === "bot") this.handOverFromBot(fresh, "entered", null, now, out, who.name);
+    });
+    if (out.length) this.finish(conv.id, out);
+  }
+
+  /**
+   * The bot's turn after a customer message in a `bot` conversation (`message`
+   * null: the message that started it, answered with the greeting and menu).
+   * Within the caller's transaction; the lines go into `out`.
+   */
+  private botTurn(conv: ConversationRow, message: RoomMessage | null, settings: RoomSettings, now: number, out: RoomMessage[]): void {
+    const flow = settings.bot;
+    // Switched off since the conversation started with it: nobody would ever answer here.
+    if (!flow) return this.handOverFromBot(conv, "bot_off", null, now, out);
+    if (!message) {
+      out.push(this.botLine(conv.id, botGreeting(flow), now));
+      return;
+    }
+    const counted = this.store.getMeta<{ conversationId: string; misses: number }>(BOT_MISSES);
+    const missesBefore = counted?.conversationId === conv.id ? counted.misses : 0;
+    const answer = botAnswer(flow, message.kind === "text" ? message.body : null, missesBefore);
+    for (const line of answer.lines) out.push(this.botLine(conv.id, line, now));
+    if (answer.misses !== missesBefore) this.store.setMeta(BOT_MISSES, { conversationId: conv.id, misses: answer.misses });
+    if (answer.handover) this.handOverFromBot(conv, answer.handover, flow.handoverMessage, now, out);
+  }
+
+  /** bot → queued (SPEC §2): the customer is told, the team sees why, and the queue starts now. */
+  private handOverFromBot(conv: ConversationRow, reason: HandoverReason | "entered", message: string | null, now: number, out: RoomMessage[], agentName = ""): void {
+    if (message) out.push(this.botLine(conv.id, { body: message, data: null }, now));
+    this.store.updateConversation(conv.id, { status: "queued", waiting_since: now });
+    out.push(this.event(conv.id, "handover", HANDED_OVER_BECAUSE[reason](agentName), true, { reason }, now));
+  }
+
+  private botLine(conversationId: string, line: BotLine, now: number): RoomMessage {
+    return this.store.insertMessage({ conversationId, kind: "text", author: BOT, body: line.body, data: line.data ? { ...line.data } : null, internal: false }, now);
   }
 
   private async leave(who: AgentIdentity): Promise<void> {

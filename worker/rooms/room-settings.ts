@@ -1,6 +1,6 @@
 // What a room needs to know about its inbox and team, read from D1 when a
 // conversation starts (never per message) and kept in the room's meta.
-import { parseInboxSettings, parseTeamSettings } from "../settings";
+import { type BotFlow, parseInboxSettings, parseTeamSettings } from "../settings";
 
 export interface RoomSettings {
   inboxKind: string;
@@ -12,6 +12,8 @@ export interface RoomSettings {
   visibility: "all" | "assigned";
   /** Web visitors' message budget (inbox setting); undefined in settings cached before it existed. */
   visitorMessagesPerMinute?: number;
+  /** The inbox's menu bot while it is switched on; a new conversation starts with it. Undefined in settings cached before it existed. */
+  bot?: BotFlow | null;
   /** The inbox's team when read: where the room's next conversation starts (an inbox can move). */
   inboxTeamId: string | null;
   loadedAt: number;
@@ -35,6 +37,7 @@ export async function loadRoomSettings(db: D1Database, inboxId: string, teamId: 
     agentResponseTimeoutSeconds: teamSettings.agentResponseTimeoutSeconds,
     visibility: teamSettings.visibility,
     visitorMessagesPerMinute: inboxSettings.visitorMessagesPerMinute,
+    bot: inboxSettings.bot?.enabled ? inboxSettings.bot : null,
     inboxTeamId: inboxRow?.team_id ?? null,
     loadedAt: Date.now(),
   };

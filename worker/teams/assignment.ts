@@ -135,7 +135,8 @@ export class Assignment {
   claim(conversation: IndexedConversation, agentId: string, now = this.host.clock.now()): void {
     const { store } = this.host;
     const s = conversation.summary;
-    if (s.status === "queued" || s.status === "bot") this.pace.record(now, s.waitingSince ?? s.startedAt);
+    // The queue's pace (taking a conversation from the bot skips the queue).
+    if (s.status === "queued") this.pace.record(now, s.waitingSince ?? s.startedAt);
     store.setClaim(conversation.summary.id, agentId, conversation.summary.assigneeId, now);
     store.touchAssigned(agentId, now);
     this.scheduleSweep(now + CLAIM_TTL_MS);

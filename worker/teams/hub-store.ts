@@ -89,8 +89,8 @@ const presenceRow = (r: PresenceSqlRow): PresenceRow => ({
 const queueAt = (s: ConversationSummary) => s.waitingSince ?? s.startedAt;
 const byQueue = (a: IndexedConversation, b: IndexedConversation) => queueAt(a.summary) - queueAt(b.summary) || (a.summary.id < b.summary.id ? -1 : a.summary.id > b.summary.id ? 1 : 0);
 
-/** Waiting for an agent, as the customer sees it. */
-const isWaiting = (c: IndexedConversation) => c.summary.status === "queued" || c.summary.status === "bot";
+/** Waiting in the queue for an agent, as the customer sees it (with the bot, a conversation is not in the queue yet). */
+const isWaiting = (c: IndexedConversation) => c.summary.status === "queued";
 
 /** Waits in the queue for auto assignment and grab offers: queued, unclaimed, not on hold at this version. */
 export const waitsInQueue = (c: IndexedConversation) => c.summary.status === "queued" && c.claimAgentId === null && c.holdVersion !== c.summary.version;

@@ -82,6 +82,16 @@ export interface InboxSettings {
   apiBaseUrl?: string;
   /** Web inboxes: messages a visitor may send per minute (default 120). */
   visitorMessagesPerMinute?: number;
+  /** The menu bot new conversations start with while it is on. */
+  bot?: BotFlow;
+}
+export interface BotFlow {
+  enabled: boolean;
+  greeting: string;
+  options: { label: string; reply?: string; handover?: boolean }[];
+  fallback?: string;
+  giveUpAfter?: number;
+  handoverMessage?: string;
 }
 export interface Inbox {
   id: string;

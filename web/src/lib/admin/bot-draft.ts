@@ -1,0 +1,44 @@
+// The inbox bot as the admin form edits it, and back to what the API takes.
+import type { BotFlow } from "../api";
+
+export interface BotOptionDraft {
+  label: string;
+  reply: string;
+  handover: boolean;
+}
+
+export interface BotDraft {
+  enabled: boolean;
+  greeting: string;
+  options: BotOptionDraft[];
+  fallback: string;
+  giveUpAfter: number;
+  handoverMessage: string;
+}
+
+export const MAX_BOT_OPTIONS = 9;
+
+/** A new bot starts with the one option every bot needs: a way to a person. */
+export function botDraft(bot: BotFlow | undefined): BotDraft {
+  return {
+    enabled: bot?.enabled ?? false,
+    greeting: bot?.greeting ?? "Hi! How can we help you today?",
+    options: bot?.options.map((o) => ({ label: o.label, reply: o.reply ?? "", handover: o.handover ?? false })) ?? [{ label: "Talk to a person", reply: "", handover: true }],
+    fallback: bot?.fallback ?? "Sorry, I did not understand. Please answer with the number of an option.",
+    giveUpAfter: bot?.giveUpAfter ?? 2,
+    handoverMessage: bot?.handoverMessage ?? "One moment please, I am connecting you with a person.",
+  };
+}
+
+/** What to send: nothing for a bot that was never set up and stays off. */
+export function botPayload(draft: BotDraft, stored: BotFlow | undefined): BotFlow | undefined {
+  if (!draft.enabled && !stored) return undefined;
+  return {
+    enabled: draft.enabled,
+    greeting: draft.greeting.trim(),
+    options: draft.options.map((o) => ({ label: o.label.trim(), handover: o.handover, ...(o.reply.trim() ? { reply: o.reply.trim() } : {}) })),
+    fallback: draft.fallback.trim(),
+    giveUpAfter: draft.giveUpAfter,
+    handoverMessage: draft.handoverMessage.trim(),
+  };
+}

@@ -1,0 +1,70 @@
+// The inbox's menu bot (SPEC §2, the `bot` state): what it says when a
+// conversation starts and how it answers the customer until it hands the
+// conversation to the team's queue. Pure: the room stores what it says and
+// moves the conversation (ConversationFlow.botTurn).
+import type { BotFlow } from "../settings";
+
+/** The menu as the widget shows it (buttons); text channels get the numbered list in the body. */
+export interface BotMenu {
+  menu: { number: number; label: string }[];
+}
+
+export interface BotLine {
+  body: string;
+  data: BotMenu | null;
+}
+
+/** Why the bot let go: the customer picked a hand-over option, the bot did not understand them, or it was switched off. */
+export type HandoverReason = "asked" | "gave_up" | "bot_off";
+
+export interface BotAnswer {
+  /** What the bot says, in order (before a hand-over, if any). */
+  lines: BotLine[];
+  handover: HandoverReason | null;
+  /** Replies it did not understand so far in this conversation. */
+  misses: number;
+}
+
+const menuData = (flow: BotFlow): BotMenu => ({ menu: flow.options.map((o, i) => ({ number: i + 1, label: o.label })) });
+const menuText = (flow: BotFlow) => flow.options.map((o, i) => `${i + 1}. ${o.label}`).join("\n");
+
+/** The first thing the customer sees in a conversation that starts with the bot. */
+export function botGreeting(flow: BotFlow): BotLine {
+  return { body: `${flow.greeting}\n\n${menuText(flow)}`, data: menuData(flow) };
+}
+
+/** The bot's answer to the customer's next message (`text` null: not text, say a photo). */
+export function botAnswer(flow: BotFlow, text: string | null, missesBefore: number): BotAnswer {
+  const picked = text === null ? null : pickOption(flow, text);
+  if (picked === null) {
+    const misses = missesBefore + 1;
+    if (misses >= flow.giveUpAfter) return { lines: [], handover: "gave_up", misses };
+    return { lines: [{ body: `${flow.fallback}\n\n${menuText(flow)}`, data: menuData(flow) }], handover: null, misses };
+  }
+  const option = flow.options[picked];
+  const lines: BotLine[] = option.reply ? [{ body: option.reply, data: option.handover ? null : menuData(flow) }] : [];
+  return { lines, handover: option.handover ? "asked" : null, misses: missesBefore };
+}
+
+/**
+ * The option the customer means: its number ("2", "2.", "2) talk to someone")
+ * or its label, ignoring case, spacing and closing punctuation. Null when it
+ * is neither: the bot does not guess.
+ */
+export function pickOption(flow: BotFlow, text: string): number | null {
+  const said = normalize(text);
+  const number = said.match(/^(\d+)(?:$|[.):\s])/);
+  if (number) {
+    const i = Number(number[1]) - 1;
+    return i >= 0 && i < flow.options.length ? i : null;
+  }
+  const i = flow.options.findIndex((o) => normalize(o.label) === said);
+  return i >= 0 ? i : null;
+}
+
+const normalize = (s: string) =>
+  s
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .replace(/[.!?,;:]+$/, "");
