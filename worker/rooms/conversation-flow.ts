@@ -173,7 +173,10 @@ export class ConversationFlow {
     const address = this.room.address();
     const before = this.store.current();
     const mayStart = visitor && (!before || before.status === "closed");
-    let settings = mayStart ? null : this.room.cachedSettings();
+    // The bot answers with the inbox's bot as it is now (read again once a minute): switched off
+    // or edited by an admin, that holds for conversations already with it within the minute.
+    const toTheBot = visitor && before?.status === "bot";
+    let settings = mayStart ? null : toTheBot ? await this.room.settings() : this.room.cachedSettings();
     if (!settings || f.attachments.length) {
       // Slow work ahead (receipts, settings from D1): a retry is answered before it.
       const early = this.duplicateOf(who, f.clientId);

@@ -159,7 +159,8 @@ describe("the inbox's bot", () => {
   it("a conversation left with the bot after the inbox switched it off goes to the queue with the customer's next message", async () => {
     const { v, visitor } = await withTheBot();
     await env.DB.prepare("UPDATE inboxes SET settings = json_set(settings, '$.bot.enabled', json('false')) WHERE id = ?").bind(f.inboxId).run();
-    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.settings(true)); // the room's settings go stale within a minute anyway
+    // A minute later, the room's copy of the inbox's settings is due for a new read.
+    await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.setMeta("settings", { ...r.cachedSettings()!, loadedAt: Date.now() - 61_000 }));
     try {
       visitor.send({ type: "send", clientId: cid(), body: "1" });
       await visitor.next(isMessage("1"));
