@@ -52,31 +52,45 @@ export type InboxKind = (typeof INBOX_KINDS)[number];
 
 const botOptionSchema = z
   .object({
-    label: z.string().trim().min(1).max(80),
+    label: z.string().trim().min(1, "Give the option a name.").max(80),
     /** What the bot answers when the customer picks this option. */
     reply: z.string().trim().max(2000).optional(),
     /** Picking this option hands the conversation to the team's queue (after the reply, if any). */
     handover: z.boolean().default(false),
   })
-  .refine((o) => o.handover || !!o.reply, "An option needs a reply, or must hand over to a person (or both).");
+  .refine((o) => o.handover || !!o.reply, { message: "Give the bot an answer here, or let it hand over to a person (or both).", path: ["reply"] });
+
+const botFlowFields = z.object({
+  enabled: z.boolean().default(false),
+  greeting: z.string().trim().max(2000).default(""),
+  options: z.array(botOptionSchema).max(9, "At most 9 options.").default([]),
+  fallback: z.string().trim().min(1).max(2000).default("Sorry, I did not understand. Please answer with the number of an option."),
+  /** Answers in a row the bot does not understand before it hands over. */
+  giveUpAfter: z.number().int().min(1).max(10).default(2),
+  handoverMessage: z.string().trim().min(1).max(2000).default("One moment please, I am connecting you with a person."),
+});
 
 /**
  * The inbox's bot flow (SPEC §2): a new conversation starts with the bot,
  * which greets the customer with a numbered menu; an option answers or hands
- * over to the team's queue; after `giveUpAfter` replies it does not
- * understand, it hands over too. An agent entering the chat ends it.
+ * over to the team's queue; after `giveUpAfter` answers in a row it does not
+ * understand, it hands over too. An agent entering the chat ends it. A bot
+ * that is off may be incomplete (it is kept for later); one that is on needs
+ * a greeting and a way to a person.
  */
-export const botFlowSchema = z
-  .object({
-    enabled: z.boolean().default(false),
-    greeting: z.string().trim().min(1).max(2000),
-    options: z.array(botOptionSchema).min(1).max(9),
-    fallback: z.string().trim().min(1).max(2000).default("Sorry, I did not understand. Please answer with the number of an option."),
-    giveUpAfter: z.number().int().min(1).max(10).default(2),
-    handoverMessage: z.string().trim().min(1).max(2000).default("One moment please, I am connecting you with a person."),
+export const botFlowSchema = botFlowFields
+  .superRefine((b, ctx) => {
+    const labels = b.options.map((o) => o.label.toLowerCase().replace(/\s+/g, " "));
+    labels.forEach((label, i) => {
+      if (labels.indexOf(label) !== i) ctx.addIssue({ code: "custom", path: ["options", i, "label"], message: "Another option has this name: the customer could not pick this one by name." });
+    });
+    if (!b.enabled) return;
+    if (!b.greeting) ctx.addIssue({ code: "custom", path: ["greeting"], message: "A bot that is on needs a greeting." });
+    if (!b.options.some((o) => o.handover)) ctx.addIssue({ code: "custom", path: ["options"], message: "At least one option must hand over to a person." });
   })
-  .refine((b) => b.options.some((o) => o.handover), { message: "At least one option must hand over to a person.", path: ["options"] })
   .openapi("BotFlow");
+/** PATCH: the fields given replace the stored bot's, the rest stay (see settingsPatch). */
+export const botFlowPatch = settingsPatch(botFlowFields);
 export type BotFlow = z.infer<typeof botFlowSchema>;
 
 export const inboxSettingsSchema = z

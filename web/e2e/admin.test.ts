@@ -163,6 +163,15 @@ test("an admin switches on the inbox's bot: a menu option without a name is show
     inbox.settings.bot.options.map((o: { label: string; reply?: string; handover: boolean }) => [o.label, o.reply ?? null, o.handover]),
     [["Talk to a person", null, true], ["Opening hours", "We are open 9 to 5, Monday to Friday.", false]],
   );
+  // Switched off with an unfinished option the form no longer shows: the inbox still saves, and the bot is kept for later.
+  await page.getByRole("button", { name: "Add option" }).click();
+  await page.getByLabel("Start new conversations with the bot").uncheck();
+  await page.getByRole("button", { name: "Save changes" }).click();
+  // The notice of the save before is still up: wait for the inbox itself.
+  await page.waitForFunction(async (inboxId) => (await (await fetch(`/api/v1/inboxes/${inboxId}`)).json()).settings.bot.enabled === false, id, { polling: 200 });
+  const off = await page.evaluate(async (inboxId) => (await fetch(`/api/v1/inboxes/${inboxId}`)).json(), id);
+  assert.equal(off.settings.bot.options.length, 2);
+  assert.equal(await page.locator(".field-error").count(), 0);
   await page.getByRole("link", { name: "Inboxes" }).first().click();
   await page.waitForURL((u) => u.pathname === "/admin/inboxes");
 });

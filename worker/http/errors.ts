@@ -31,17 +31,19 @@ export function errorResponse(c: Context, err: ApiError) {
 }
 
 /** zod issues → `{ "field.path": "message" }`, the shape the desk shows next to inputs. */
-export function fieldErrors(error: z.ZodError): Record<string, string> {
+export function fieldErrors(error: z.ZodError, under?: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const issue of error.issues) {
-    const key = issue.path.length ? issue.path.join(".") : "_";
+    const path = [...(under ? [under] : []), ...issue.path.map(String)];
+    const key = path.length ? path.join(".") : "_";
     fields[key] ??= issue.message;
   }
   return fields;
 }
 
-export function validationError(error: z.ZodError) {
-  const fields = fieldErrors(error);
+/** `under`: the request field the parsed value sits in (its issues' paths are relative to it). */
+export function validationError(error: z.ZodError, under?: string) {
+  const fields = fieldErrors(error, under);
   const first = Object.entries(fields)[0];
   const message = first ? (first[0] === "_" ? first[1] : `${first[0]}: ${first[1]}`) : "Invalid input.";
   return new ApiError(400, "validation_failed", message, fields);

@@ -4,9 +4,9 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { isAdmin, requireAdmin, requireManager, requireMember } from "../auth/access";
 import { auditStatement } from "../db/audit";
-import { INBOX_KINDS, inboxCredentialsSchema, inboxSettingsSchema, parseInboxSettings, settingsPatch } from "../settings";
+import { botFlowPatch, INBOX_KINDS, inboxCredentialsSchema, inboxSettingsSchema, parseInboxSettings, settingsPatch } from "../settings";
 import { type AppEnv, idParam, newRouter, pageQuery, route } from "./app";
-import { badRequest, notFound } from "./errors";
+import { badRequest, notFound, validationError } from "./errors";
 
 const inboxBody = z.object({
   name: z.string().trim().min(1, "Name is required.").max(100),
@@ -18,7 +18,8 @@ const inboxBody = z.object({
 const inboxPatch = z.object({
   name: z.string().trim().min(1, "Name is required.").max(100).optional(),
   teamId: z.string().min(1).max(64).optional(),
-  settings: settingsPatch(inboxSettingsSchema).optional(),
+  /** Fields left out keep their stored values; so do the bot's (`bot: null` removes it). */
+  settings: settingsPatch(inboxSettingsSchema).extend({ bot: botFlowPatch.nullable().optional() }).optional(),
   /** Keys given replace stored values; a null value deletes that credential. */
   credentials: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,63}$/), z.string().max(4096).nullable()).optional(),
 });
@@ -98,7 +99,12 @@ inboxRoutes.openapi(
     const movesApi = body.settings?.apiBaseUrl !== undefined && body.settings.apiBaseUrl !== parseInboxSettings(row.settings).apiBaseUrl;
     if ((body.teamId && body.teamId !== row.team_id) || body.credentials || movesApi) requireAdmin(c.var.agent);
     if (body.teamId) await assertTeam(c, body.teamId);
-    const settings = inboxSettingsSchema.parse({ ...parseInboxSettings(row.settings), ...(body.settings ?? {}) });
+    const stored = parseInboxSettings(row.settings);
+    const { bot: botChanges, ...changes } = body.settings ?? {};
+    const bot = botChanges === null ? undefined : botChanges ? { ...stored.bot, ...botChanges } : stored.bot;
+    const merged = inboxSettingsSchema.safeParse({ ...stored, ...changes, bot });
+    if (!merged.success) throw validationError(merged.error, "settings");
+    const settings = merged.data;
     const credentials = JSON.parse(row.credentials) as Record<string, string>;
     for (const [k, v] of Object.entries(body.credentials ?? {})) {
       if (v === null) delete credentials[k];

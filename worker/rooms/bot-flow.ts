@@ -21,7 +21,7 @@ export interface BotAnswer {
   /** What the bot says, in order (before a hand-over, if any). */
   lines: BotLine[];
   handover: HandoverReason | null;
-  /** Replies it did not understand so far in this conversation. */
+  /** Answers in a row it did not understand (0 after one it did). */
   misses: number;
 }
 
@@ -42,24 +42,25 @@ export function botAnswer(flow: BotFlow, text: string | null, missesBefore: numb
     return { lines: [{ body: `${flow.fallback}\n\n${menuText(flow)}`, data: menuData(flow) }], handover: null, misses };
   }
   const option = flow.options[picked];
-  const lines: BotLine[] = option.reply ? [{ body: option.reply, data: option.handover ? null : menuData(flow) }] : [];
-  return { lines, handover: option.handover ? "asked" : null, misses: missesBefore };
+  // An answer that stays with the bot offers the menu again (as text too, for text channels).
+  const lines: BotLine[] = option.reply ? [option.handover ? { body: option.reply, data: null } : { body: `${option.reply}\n\n${menuText(flow)}`, data: menuData(flow) }] : [];
+  // Understood: the count of answers in a row it did not understand starts again.
+  return { lines, handover: option.handover ? "asked" : null, misses: 0 };
 }
 
 /**
- * The option the customer means: its number ("2", "2.", "2) talk to someone")
- * or its label, ignoring case, spacing and closing punctuation. Null when it
- * is neither: the bot does not guess.
+ * The option the customer means: its label (what a widget button sends),
+ * ignoring case, spacing and closing punctuation, else its number ("2", "2.",
+ * "2) talk to someone"). Null when it is neither: the bot does not guess.
  */
 export function pickOption(flow: BotFlow, text: string): number | null {
   const said = normalize(text);
+  const byLabel = flow.options.findIndex((o) => normalize(o.label) === said);
+  if (byLabel >= 0) return byLabel;
   const number = said.match(/^(\d+)(?:$|[.):\s])/);
-  if (number) {
-    const i = Number(number[1]) - 1;
-    return i >= 0 && i < flow.options.length ? i : null;
-  }
-  const i = flow.options.findIndex((o) => normalize(o.label) === said);
-  return i >= 0 ? i : null;
+  if (!number) return null;
+  const i = Number(number[1]) - 1;
+  return i >= 0 && i < flow.options.length ? i : null;
 }
 
 const normalize = (s: string) =>

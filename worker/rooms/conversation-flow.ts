@@ -261,6 +261,9 @@ export class ConversationFlow {
           }
         } else {
           this.store.updateConversation(conv.id, { last_agent_at: now, last_activity_at: now, waiting_since: null, ...(conv.first_response_at ? {} : { first_response_at: now }) });
+          // A manager or an admin may answer without joining: a person is talking now, so the bot
+          // steps aside (the customer was just answered: nobody waits yet).
+          if (conv.status === "bot") this.handOverFromBot(conv, "entered", null, now, out, who.name, null);
         }
       });
     } catch (err) {
@@ -369,10 +372,10 @@ export class ConversationFlow {
     if (answer.handover) this.handOverFromBot(conv, answer.handover, flow.handoverMessage, now, out);
   }
 
-  /** bot → queued (SPEC §2): the customer is told, the team sees why, and the queue starts now. */
-  private handOverFromBot(conv: ConversationRow, reason: HandoverReason | "entered", message: string | null, now: number, out: RoomMessage[], agentName = ""): void {
+  /** bot → queued (SPEC §2): the customer is told, the team sees why, and (unless just answered) the wait starts now. */
+  private handOverFromBot(conv: ConversationRow, reason: HandoverReason | "entered", message: string | null, now: number, out: RoomMessage[], agentName = "", waitingSince: number | null = now): void {
     if (message) out.push(this.botLine(conv.id, { body: message, data: null }, now));
-    this.store.updateConversation(conv.id, { status: "queued", waiting_since: now });
+    this.store.updateConversation(conv.id, { status: "queued", waiting_since: waitingSince });
     out.push(this.event(conv.id, "handover", HANDED_OVER_BECAUSE[reason](agentName), true, { reason }, now));
   }
 
@@ -437,7 +440,9 @@ export class ConversationFlow {
     const out: RoomMessage[] = [];
     this.store.transaction(() => {
       for (const p of this.store.participants(conv.id)) this.store.removeParticipant(conv.id, p.id);
-      this.store.updateConversation(conv.id, { team_id: teamId, status: "queued", assignee_id: null, assignee_name: null, avoid_agent_id: null, mentioned: "[]" });
+      // From the bot, the customer starts waiting for a person now (the queue counts from here).
+      const fromBot = fresh.status === "bot" ? { waiting_since: Date.now() } : {};
+      this.store.updateConversation(conv.id, { team_id: teamId, status: "queued", assignee_id: null, assignee_name: null, avoid_agent_id: null, mentioned: "[]", ...fromBot });
       out.push(this.event(conv.id, "transferred", `${who.name} transferred the conversation to ${team.name}${note ? `: ${note}` : ""}`, true, { teamId, note: note ?? null }));
     });
     // Finished before the await below, so the old team's agents are gone (membership is enough
@@ -587,6 +592,9 @@ export class ConversationFlow {
     const settings = this.room.cachedSettings();
     const previous = conv.assignee_id ? { id: conv.assignee_id, name: conv.assignee_name } : null;
     const fromQueue = conv.status === "queued" || conv.status === "bot";
+    // Taken from the bot, the customer now waits for the person who took it to write.
+    const fromBot = conv.status === "bot";
+    const waitingSince = fromBot ? now : conv.waiting_since;
     const out: RoomMessage[] = [];
     this.store.transaction(() => {
       this.store.updateConversation(conv.id, {
@@ -594,6 +602,7 @@ export class ConversationFlow {
         assignee_name: req.agent.name,
         status: conv.status === "pending" ? "pending" : "open",
         avoid_agent_id: null,
+        ...(fromBot ? { waiting_since: now } : {}),
       });
       this.store.addParticipant(conv.id, req.agent.id, req.agent.name, now);
       if (req.mode === "transfer" && previous) this.store.removeParticipant(conv.id, previous.id);
@@ -602,7 +611,7 @@ export class ConversationFlow {
       }
       out.push(this.event(conv.id, "assigned", `${req.agent.name} joined the conversation`, false, { agentId: req.agent.id }, now));
       // A new assignee gets the full response time for a customer already waiting.
-      if (conv.waiting_since !== null) this.startResponseTime(conv.id, settings, now);
+      if (waitingSince !== null) this.startResponseTime(conv.id, settings, now);
     });
     // The hub gets the new summary in the answer, not in a second call. A hand-over from the
     // queue comes in bursts (a whole queue when agents come online): it does not arm the

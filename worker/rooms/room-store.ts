@@ -115,8 +115,8 @@ const asJsonObject = (columns: string[]) => `json_object(${columns.map((c) => `'
  * earlier conversation's start.
  */
 const CURRENT = "FROM conversations WHERE merged_into IS NULL ORDER BY rowid DESC LIMIT 1";
-/** The newest line both sides see that is not an event (the list preview); isConversationLine in SQL. */
-const LAST_LINE = "FROM messages WHERE internal = 0 AND kind <> 'event' ORDER BY seq DESC LIMIT 1";
+/** The newest line both sides see that is not an event or the bot's (the list preview); isConversationLine in SQL. */
+const LAST_LINE = "FROM messages WHERE internal = 0 AND kind <> 'event' AND author_type <> 'bot' ORDER BY seq DESC LIMIT 1";
 
 /**
  * One row of JSON texts (see RoomStore.wake): the reads of current(), lastSeq(),
@@ -431,8 +431,8 @@ export class RoomStore {
   }
 }
 
-/** What a list row previews: a message both sides see that is not an event line (LAST_LINE in SQL). */
-const isConversationLine = (m: RoomMessage) => !m.internal && m.kind !== "event";
+/** What a list row previews: a message both sides see, not an event line, not the bot's menus and greetings (LAST_LINE in SQL). */
+const isConversationLine = (m: RoomMessage) => !m.internal && m.kind !== "event" && m.author.type !== "bot";
 
 function toMessage(r: MessageRow): RoomMessage {
   return {

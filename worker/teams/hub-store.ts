@@ -263,8 +263,8 @@ export class HubStore {
     return [...this.index().values()].sort(byQueue);
   }
   /**
-   * The conversation's place among those waiting for an agent (bot and queued,
-   * claimed or not), 1 = next; null when it is not waiting. One pass, no sort:
+   * The conversation's place among those waiting in the queue (claimed or
+   * not; not those with the bot), 1 = next; null when it is not waiting. One pass, no sort:
    * it runs for every push of a queued conversation.
    */
   queuePosition(id: string): number | null {

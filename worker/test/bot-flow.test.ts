@@ -85,7 +85,7 @@ describe("the inbox's bot", () => {
   it("answers an option and stays; the hand-over option puts the conversation in the queue, where auto assignment gives it to a free agent", async () => {
     const { v, visitor } = await withTheBot();
     visitor.send({ type: "send", clientId: cid(), body: "opening hours!" });
-    await visitor.next(fromBot("We are open Monday to Friday, 9:00 to 17:00."));
+    await visitor.next((fr) => fr.type === "message" && fr.message.author.type === "bot" && fr.message.body.startsWith("We are open Monday to Friday, 9:00 to 17:00."));
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "bot", assignee_id: null });
 
     const desk = await samAtHisDesk();
@@ -190,6 +190,58 @@ describe("the inbox's bot", () => {
   });
 });
 
+describe("people and the bot", () => {
+  it("a manager answering without joining is a person talking: the bot steps aside and says nothing more", async () => {
+    const { v, visitor } = await withTheBot();
+    const mia = await f.agentSocket(f.cookies.mia, v.roomId);
+    mia.send({ type: "send", clientId: cid(), body: "Hi, Mia here. What happened?" });
+    expect((await mia.next(isEvent("handover"))).message.data.reason).toBe("entered");
+    const from = visitor.frames.length;
+    visitor.send({ type: "send", clientId: cid(), body: "I want a refund" });
+    await mia.next(isMessage("I want a refund"));
+    visitor.send({ type: "send", clientId: cid(), body: "please" });
+    await mia.next(isMessage("please"));
+    expect(visitor.frames.slice(from).filter((fr) => fr.type === "message" && fr.message.author.type === "bot")).toEqual([]);
+    expect(await conversationOf(v.roomId)).toMatchObject({ status: "queued" });
+  });
+
+  it("taken from the bot, the customer waits for the agent who took it: the wait and the response time start then", async () => {
+    await env.DB.prepare("UPDATE teams SET settings = json_set(settings, '$.agentResponseTimeoutSeconds', 120) WHERE id = ?").bind(f.teamId).run();
+    try {
+      const { v } = await withTheBot(); // the new conversation reads the team's settings
+      const ann = await f.agentSocket(f.cookies.ann, v.roomId);
+      ann.send({ type: "join" });
+      await ann.next(isEvent("assigned"));
+      const c = await conversationOf(v.roomId);
+      expect(c).toMatchObject({ status: "open", assignee_id: f.ids.ann });
+      expect(c.waiting_since).not.toBeNull();
+      const timers = await runInDurableObject(roomStub(v.roomId), (_r: ChatRoom, state) => state.storage.sql.exec("SELECT kind FROM timers WHERE key = ?", c.id).toArray().map((t) => t.kind));
+      expect(timers).toContain("response");
+    } finally {
+      await env.DB.prepare("UPDATE teams SET settings = json_remove(settings, '$.agentResponseTimeoutSeconds') WHERE id = ?").bind(f.teamId).run();
+    }
+  });
+
+  it("transferred to another team straight from the bot, the customer waits in that team's queue from then on", async () => {
+    const { v } = await withTheBot();
+    const mia = await f.agentSocket(f.cookies.mia, v.roomId);
+    mia.send({ type: "transfer", teamId: f.otherTeamId, note: "Billing question" });
+    await mia.next(isEvent("transferred"));
+    const c = await conversationOf(v.roomId);
+    expect(c).toMatchObject({ status: "queued", team_id: f.otherTeamId });
+    expect(c.waiting_since).not.toBeNull();
+  });
+
+  it("the desk's preview shows the customer's words, not the bot's menu", async () => {
+    const { v, visitor } = await withTheBot("my parcel never arrived");
+    const preview = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.summaryForHub()!.preview);
+    expect(preview).toBe("my parcel never arrived");
+    visitor.send({ type: "send", clientId: cid(), body: "1" });
+    await visitor.next((fr) => fr.type === "message" && fr.message.author.type === "bot" && fr.message.body.startsWith("We are open"));
+    expect(await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.summaryForHub()!.preview)).toBe("1");
+  });
+});
+
 describe("bot settings", () => {
   it("an inbox's bot must offer a way to a person, and every option must answer or hand over (400, nothing stored)", async () => {
     await seedAgent({ email: "admin-bot@room.test", name: "Admin", role: "admin" });
@@ -211,14 +263,41 @@ describe("bot settings", () => {
     expect(res.status).toBe(200);
   });
 
+  it("a bot's fields left out of a change keep their values; switched off it may stay incomplete; null removes it", async () => {
+    await seedAgent({ email: "admin-patch@room.test", name: "Admin", role: "admin" });
+    const admin = await login("admin-patch@room.test");
+    const inbox = await (await call("/api/v1/inboxes", { method: "POST", cookie: admin, json: { name: "Bot patch", kind: "web", teamId: f.teamId, settings: { bot: { ...BOT, fallback: "Pardon?" } } } })).json<any>();
+    const patch = async (bot: unknown) => call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: admin, json: { settings: { bot } } });
+    let res = await patch({ greeting: "Hello again!" });
+    expect(res.status).toBe(200);
+    expect((await res.json<any>()).settings.bot).toMatchObject({ enabled: true, greeting: "Hello again!", fallback: "Pardon?", handoverMessage: BOT.handoverMessage, options: [{ label: "Opening hours" }, { label: "Talk to a person" }] });
+    res = await patch({ enabled: false, greeting: "", options: [] });
+    expect(res.status).toBe(200);
+    res = await patch({ enabled: true });
+    expect(res.status).toBe(400);
+    expect(Object.keys((await res.json<any>()).error.fields)).toEqual(expect.arrayContaining(["settings.bot.greeting", "settings.bot.options"]));
+    res = await patch({ options: [{ label: "Billing", reply: "Ask us" }, { label: "billing ", handover: true }] });
+    expect(res.status).toBe(400);
+    expect((await res.json<any>()).error.fields).toHaveProperty(["settings.bot.options.1.label"]);
+    res = await patch(null);
+    expect(res.status).toBe(200);
+    expect((await res.json<any>()).settings.bot).toBeUndefined();
+  });
+
   it("reads a choice by its number or its label, and nothing else", () => {
     const flow = botFlowSchema.parse(BOT);
     expect(["1", " 1. ", "1) hours please", "Opening Hours", "opening  hours!"].map((t) => pickOption(flow, t))).toEqual([0, 0, 0, 0, 0]);
     expect(["2", "talk to a person", "2 please"].map((t) => pickOption(flow, t))).toEqual([1, 1, 1]);
     expect(["3", "0", "12", "hours", "I want to talk to a person", ""].map((t) => pickOption(flow, t))).toEqual([null, null, null, null, null, null]);
-    // Misses count up to the give-up; a good answer keeps the count.
+    // A label that starts with a number is picked by its label (what a widget button sends).
+    const deals = botFlowSchema.parse({ ...BOT, options: [{ label: "Talk to a person", handover: true }, { label: "Opening hours", reply: "9 to 5" }, { label: "2 for 1 deals", reply: "Every Friday." }] });
+    expect(pickOption(deals, "2 for 1 deals")).toBe(2);
+    expect(pickOption(deals, "2")).toBe(1);
+    // It gives up after answers in a row it does not understand: one it understood starts the count again.
     expect(botAnswer(flow, "?", 0)).toMatchObject({ handover: null, misses: 1 });
-    expect(botAnswer(flow, "1", 1)).toMatchObject({ handover: null, misses: 1 });
+    expect(botAnswer(flow, "1", 1)).toMatchObject({ handover: null, misses: 0 });
     expect(botAnswer(flow, null, 1)).toMatchObject({ handover: "gave_up", misses: 2, lines: [] });
+    // An answer that stays with the bot offers the menu again, in its text too (text channels).
+    expect(botAnswer(flow, "1", 0).lines[0].body).toBe("We are open Monday to Friday, 9:00 to 17:00.\n\n1. Opening hours\n2. Talk to a person");
   });
 });

@@ -24,6 +24,14 @@ describe("desk list order", () => {
     const critical = summary("critical", { critical: true, lastCustomerAt: 1 });
     expect(rowsOf([answered, fresh, critical], "mine", "me", "activity")[0].id).toBe("critical");
   });
+
+  it("Live serves customers who asked for a person first, oldest first, then those still with the bot", () => {
+    const unassigned = { assigneeId: null, assigneeName: null, participantIds: [] };
+    const withBot = summary("with-bot", { ...unassigned, status: "bot", startedAt: 1 });
+    const waitingLong = summary("waiting-long", { ...unassigned, status: "queued", startedAt: 5, waitingSince: 10 });
+    const waitingNew = summary("waiting-new", { ...unassigned, status: "queued", startedAt: 2, waitingSince: 20 });
+    expect(rowsOf([withBot, waitingNew, waitingLong], "live", "me", "activity").map((c) => c.id)).toEqual(["waiting-long", "waiting-new", "with-bot"]);
+  });
 });
 
 describe("the room's summary", () => {

@@ -114,7 +114,8 @@ export interface InboxInput {
 export interface InboxPatch {
   name?: string;
   teamId?: string;
-  settings?: InboxSettings;
+  /** Fields left out keep their stored values, the bot's too; `bot: null` removes it. */
+  settings?: Omit<InboxSettings, "bot"> & { bot?: Partial<BotFlow> | null };
   /** A null value deletes that credential. */
   credentials?: Record<string, string | null>;
 }

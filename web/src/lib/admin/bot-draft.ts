@@ -30,9 +30,13 @@ export function botDraft(bot: BotFlow | undefined): BotDraft {
   };
 }
 
-/** What to send: nothing for a bot that was never set up and stays off. */
-export function botPayload(draft: BotDraft, stored: BotFlow | undefined): BotFlow | undefined {
-  if (!draft.enabled && !stored) return undefined;
+/**
+ * What to send: the whole bot while it is on; switched off, only that (the
+ * stored bot is kept as it was, for later; the form hid its fields, so it
+ * must not send edits nobody can see or fix); nothing for a bot never set up.
+ */
+export function botPayload(draft: BotDraft, stored: BotFlow | undefined): Partial<BotFlow> | undefined {
+  if (!draft.enabled) return stored?.enabled ? { enabled: false } : undefined;
   return {
     enabled: draft.enabled,
     greeting: draft.greeting.trim(),

@@ -32,7 +32,8 @@ export function countLists(conversations: Iterable<ConversationSummary>, me: str
 
 /**
  * The rows of one live list. Critical first everywhere; the queue (Live) is
- * served oldest first, the other lists follow the chosen sort.
+ * served oldest first, customers who asked for a person before those still
+ * with the bot; the other lists follow the chosen sort.
  */
 export function rowsOf<T extends ConversationSummary>(conversations: Iterable<T>, list: DeskList, me: string, sort: SortOrder): T[] {
   const rows = [...conversations].filter((c) => listsFor(c, me).includes(list));
@@ -44,7 +45,8 @@ export function rowsOf<T extends ConversationSummary>(conversations: Iterable<T>
         : // "New customer activity": an agent's reply does not move a conversation up. (Summaries
           // indexed before lastCustomerAt existed lack it: their start stands in.)
           (c: T) => -(c.lastCustomerAt ?? c.startedAt);
-  return rows.sort((a, b) => Number(b.critical) - Number(a.critical) || key(a) - key(b) || a.id.localeCompare(b.id));
+  const withBot = (c: T) => (list === "live" && c.status === "bot" ? 1 : 0);
+  return rows.sort((a, b) => Number(b.critical) - Number(a.critical) || withBot(a) - withBot(b) || key(a) - key(b) || a.id.localeCompare(b.id));
 }
 
 /** "Visitor 4f2a" when the contact left no name: the short key tells visitors apart. */
