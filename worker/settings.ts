@@ -50,6 +50,14 @@ export const teamSettingsPatch = settingsPatch(teamSettingsSchema);
 export const INBOX_KINDS = ["web", "whatsapp", "messenger", "instagram", "telegram", "sms", "x"] as const;
 export type InboxKind = (typeof INBOX_KINDS)[number];
 
+/** How the bot compares what a customer wrote with an option's name: case, spacing and closing punctuation aside. */
+export const botOptionKey = (s: string) =>
+  s
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .replace(/[.!?,;:]+$/, "");
+
 const botOptionSchema = z
   .object({
     label: z.string().trim().min(1, "Give the option a name.").max(80),
@@ -80,7 +88,7 @@ const botFlowFields = z.object({
  */
 export const botFlowSchema = botFlowFields
   .superRefine((b, ctx) => {
-    const labels = b.options.map((o) => o.label.toLowerCase().replace(/\s+/g, " "));
+    const labels = b.options.map((o) => botOptionKey(o.label));
     labels.forEach((label, i) => {
       if (labels.indexOf(label) !== i) ctx.addIssue({ code: "custom", path: ["options", i, "label"], message: "Another option has this name: the customer could not pick this one by name." });
     });

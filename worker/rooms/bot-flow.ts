@@ -2,7 +2,7 @@
 // conversation starts and how it answers the customer until it hands the
 // conversation to the team's queue. Pure: the room stores what it says and
 // moves the conversation (ConversationFlow.botTurn).
-import type { BotFlow } from "../settings";
+import { type BotFlow, botOptionKey } from "../settings";
 
 /** The menu as the widget shows it (buttons); text channels get the numbered list in the body. */
 export interface BotMenu {
@@ -54,18 +54,11 @@ export function botAnswer(flow: BotFlow, text: string | null, missesBefore: numb
  * "2) talk to someone"). Null when it is neither: the bot does not guess.
  */
 export function pickOption(flow: BotFlow, text: string): number | null {
-  const said = normalize(text);
-  const byLabel = flow.options.findIndex((o) => normalize(o.label) === said);
+  const said = botOptionKey(text);
+  const byLabel = flow.options.findIndex((o) => botOptionKey(o.label) === said);
   if (byLabel >= 0) return byLabel;
   const number = said.match(/^(\d+)(?:$|[.):\s])/);
   if (!number) return null;
   const i = Number(number[1]) - 1;
   return i >= 0 && i < flow.options.length ? i : null;
 }
-
-const normalize = (s: string) =>
-  s
-    .trim()
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .replace(/[.!?,;:]+$/, "");

@@ -69,7 +69,7 @@ const HANDED_OVER_BECAUSE: Record<HandoverReason | "entered", (agent: string) =>
   bot_off: () => "The bot handed the conversation to the team: the inbox's bot is switched off",
   entered: (agent) => `The bot handed the conversation to the team: ${agent} entered the chat`,
 };
-/** Meta key: replies the bot did not understand, in the conversation it counts them for. */
+/** Meta key: answers in a row the bot did not understand, and the conversation it counts them for. */
 const BOT_MISSES = "botMisses";
 /** Thrown inside the send transaction to roll it back when the client id is already stored. */
 const ALREADY_STORED = Symbol("already stored");

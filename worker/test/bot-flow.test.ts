@@ -276,7 +276,7 @@ describe("bot settings", () => {
     res = await patch({ enabled: true });
     expect(res.status).toBe(400);
     expect(Object.keys((await res.json<any>()).error.fields)).toEqual(expect.arrayContaining(["settings.bot.greeting", "settings.bot.options"]));
-    res = await patch({ options: [{ label: "Billing", reply: "Ask us" }, { label: "billing ", handover: true }] });
+    res = await patch({ options: [{ label: "Billing", reply: "Ask us" }, { label: "billing. ", handover: true }] });
     expect(res.status).toBe(400);
     expect((await res.json<any>()).error.fields).toHaveProperty(["settings.bot.options.1.label"]);
     res = await patch(null);
