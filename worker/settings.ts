@@ -76,6 +76,8 @@ const botFlowFields = z.object({
   /** Answers in a row the bot does not understand before it hands over. */
   giveUpAfter: z.number().int().min(1).max(10).default(2),
   handoverMessage: z.string().trim().min(1).max(2000).default("One moment please, I am connecting you with a person."),
+  /** The hand-over message when nobody in the team can take a chat (outside business hours, nobody online). */
+  awayMessage: z.string().trim().min(1).max(2000).default("Nobody is available right now. Leave your question here and we will answer as soon as we are back."),
 });
 
 /**

@@ -343,13 +343,22 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   private queueAnswer: { at: number; key: string; status: QueueStatus } | null = null;
 
   /** Where the current conversation stands in its team's queue; with none waiting, only whether anyone is available. */
-  private async queueStatus(): Promise<QueueStatus> {
+  private async queueStatus(fresh = false): Promise<QueueStatus> {
     const current = this.store.current();
     const key = queueKey(current);
-    if (this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
+    if (!fresh && this.queueAnswer?.key === key && Date.now() - this.queueAnswer.at < QUEUE_ASK_MS) return this.queueAnswer.status;
     const waiting = current?.status === "queued" ? current : null;
     const teamId = current && current.status !== "closed" ? current.team_id : this.address().teamId;
     return this.rememberQueueAnswer(key, await this.hub(teamId).queueStatus(waiting?.id ?? null));
+  }
+
+  async agentsAvailable(): Promise<boolean> {
+    try {
+      return (await this.queueStatus(true)).agentsAvailable;
+    } catch (err) {
+      console.error(JSON.stringify({ level: "warn", msg: "queue status failed; assuming agents available", error: String(err) }));
+      return true;
+    }
   }
 
   /** Keeps a hub answer, as a plain object (an RPC result holds its call open until let go). */

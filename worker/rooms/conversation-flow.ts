@@ -41,6 +41,8 @@ export interface RoomHost {
   scheduleFlush(now?: boolean): void;
   /** The team's hub (RPC stub). */
   hub(teamId: string): DurableObjectStub<TeamHub>;
+  /** Whether anyone in the conversation's team can take a chat now (asked of the hub; true if it cannot be asked). */
+  agentsAvailable(): Promise<boolean>;
 }
 
 type Frame<T extends RoomClientFrame["type"]> = Extract<RoomClientFrame, { type: T }>;
@@ -177,6 +179,10 @@ export class ConversationFlow {
     // or edited by an admin, that holds for conversations already with it within the minute.
     const toTheBot = visitor && before?.status === "bot";
     let settings = mayStart ? null : toTheBot ? await this.room.settings() : this.room.cachedSettings();
+    // Should the bot hand over now, it tells the customer whether anyone is there to take it (the
+    // hub is asked only then, not for every message to the bot).
+    const handsOver = toTheBot && before && settings?.bot && botAnswer(settings.bot, f.attachments.length ? null : f.body, this.botMisses(before.id)).handover;
+    const someoneThere = handsOver ? await this.room.agentsAvailable() : true;
     if (!settings || f.attachments.length) {
       // Slow work ahead (receipts, settings from D1): a retry is answered before it.
       const early = this.duplicateOf(who, f.clientId);
@@ -250,7 +256,7 @@ export class ConversationFlow {
           // come back to a pending conversation (its timer found it pending and let go).
           if (conv.assignee_id && (conv.waiting_since === null || resumes)) this.startResponseTime(conv.id, settings, now);
           if (withBot) {
-            this.botTurn(conv, started ? null : message, settings, now, out);
+            this.botTurn(conv, started ? null : message, settings, someoneThere, now, out);
           } else if (started && settings.autoGreeting) {
             out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: BOT, body: settings.autoGreeting, internal: false }, now));
           }
@@ -356,7 +362,7 @@ export class ConversationFlow {
    * null: the message that started it, answered with the greeting and menu).
    * Within the caller's transaction; the lines go into `out`.
    */
-  private botTurn(conv: ConversationRow, message: RoomMessage | null, settings: RoomSettings, now: number, out: RoomMessage[]): void {
+  private botTurn(conv: ConversationRow, message: RoomMessage | null, settings: RoomSettings, someoneThere: boolean, now: number, out: RoomMessage[]): void {
     const flow = settings.bot;
     // Switched off since the conversation started with it: nobody would ever answer here.
     if (!flow) return this.handOverFromBot(conv, "bot_off", null, now, out);
@@ -364,12 +370,18 @@ export class ConversationFlow {
       out.push(this.botLine(conv.id, botGreeting(flow), now));
       return;
     }
-    const counted = this.store.getMeta<{ conversationId: string; misses: number }>(BOT_MISSES);
-    const missesBefore = counted?.conversationId === conv.id ? counted.misses : 0;
+    const missesBefore = this.botMisses(conv.id);
     const answer = botAnswer(flow, message.kind === "text" ? message.body : null, missesBefore);
     for (const line of answer.lines) out.push(this.botLine(conv.id, line, now));
     if (answer.misses !== missesBefore) this.store.setMeta(BOT_MISSES, { conversationId: conv.id, misses: answer.misses });
-    if (answer.handover) this.handOverFromBot(conv, answer.handover, flow.handoverMessage, now, out);
+    // Nobody to take it (outside business hours, nobody online): the customer is not told someone is coming.
+    if (answer.handover) this.handOverFromBot(conv, answer.handover, someoneThere ? flow.handoverMessage : flow.awayMessage, now, out);
+  }
+
+  /** Answers in a row the bot did not understand in this conversation. */
+  private botMisses(conversationId: string): number {
+    const counted = this.store.getMeta<{ conversationId: string; misses: number }>(BOT_MISSES);
+    return counted?.conversationId === conversationId ? counted.misses : 0;
   }
 
   /** bot → queued (SPEC §2): the customer is told, the team sees why, and (unless just answered) the wait starts now. */

@@ -23,6 +23,7 @@ const BOT = {
   fallback: "Sorry, I did not get that.",
   giveUpAfter: 2,
   handoverMessage: "Connecting you with a person now.",
+  awayMessage: "Nobody is here just now; we will answer when we are back.",
 };
 
 let f: RoomFixture;
@@ -107,14 +108,16 @@ describe("the inbox's bot", () => {
     }
   });
 
-  it("gives up after the replies it does not understand and hands over", async () => {
+  it("gives up after answers in a row it does not understand and hands over, saying nobody is there when nobody is", async () => {
     const { v, visitor } = await withTheBot();
     visitor.send({ type: "send", clientId: cid(), body: "my parcel never arrived" });
     const fallback = await visitor.next((fr) => fr.type === "message" && fr.message.author.type === "bot" && fr.message.body.startsWith("Sorry, I did not get that."));
     expect(fallback.message.data.menu).toHaveLength(2);
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "bot" });
     visitor.send({ type: "send", clientId: cid(), body: "where is it??" });
-    await visitor.next(fromBot("Connecting you with a person now."));
+    // Nobody in the team is at a desk: the customer is not told someone is coming.
+    await visitor.next(fromBot("Nobody is here just now; we will answer when we are back."));
+    expect(visitor.frames.some(fromBot("Connecting you with a person now."))).toBe(false);
     expect(await conversationOf(v.roomId)).toMatchObject({ status: "queued", assignee_id: null });
     const agent = await f.agentSocket(f.cookies.ann, v.roomId);
     expect((await agent.next(isEvent("handover"))).message.data.reason).toBe("gave_up");
@@ -177,7 +180,7 @@ describe("the inbox's bot", () => {
     await withTheBot(); // with the bot, earlier
     const { v, visitor } = await withTheBot();
     visitor.send({ type: "send", clientId: cid(), body: "Talk to a person" });
-    await visitor.next(fromBot("Connecting you with a person now."));
+    await visitor.next(fromBot(BOT.awayMessage)); // nobody at a desk in this test
     const queued = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.current()!.id);
     const hub = env.TEAM_HUB.get(env.TEAM_HUB.idFromName(f.teamId));
     const position = (await hub.queueStatus(queued)).position;

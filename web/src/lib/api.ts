@@ -92,6 +92,8 @@ export interface BotFlow {
   fallback?: string;
   giveUpAfter?: number;
   handoverMessage?: string;
+  /** The hand-over message when nobody in the team can take a chat. */
+  awayMessage?: string;
 }
 export interface Inbox {
   id: string;

@@ -14,6 +14,7 @@ export interface BotDraft {
   fallback: string;
   giveUpAfter: number;
   handoverMessage: string;
+  awayMessage: string;
 }
 
 export const MAX_BOT_OPTIONS = 9;
@@ -27,6 +28,7 @@ export function botDraft(bot: BotFlow | undefined): BotDraft {
     fallback: bot?.fallback ?? "Sorry, I did not understand. Please answer with the number of an option.",
     giveUpAfter: bot?.giveUpAfter ?? 2,
     handoverMessage: bot?.handoverMessage ?? "One moment please, I am connecting you with a person.",
+    awayMessage: bot?.awayMessage ?? "Nobody is available right now. Leave your question here and we will answer as soon as we are back.",
   };
 }
 
@@ -44,5 +46,6 @@ export function botPayload(draft: BotDraft, stored: BotFlow | undefined): Partia
     fallback: draft.fallback.trim(),
     giveUpAfter: draft.giveUpAfter,
     handoverMessage: draft.handoverMessage.trim(),
+    awayMessage: draft.awayMessage.trim(),
   };
 }
