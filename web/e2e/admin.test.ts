@@ -176,6 +176,22 @@ test("an admin switches on the inbox's bot: a menu option without a name is show
   await page.waitForURL((u) => u.pathname === "/admin/inboxes");
 });
 
+test("on a phone (400 px wide) the desk and the admin pages fit the screen: wide tables scroll inside their card", async () => {
+  const before = page.viewportSize();
+  await page.setViewportSize({ width: 400, height: 800 });
+  try {
+    for (const path of ["/", "/admin/teams", "/admin/agents", "/admin/inboxes"]) {
+      await page.goto(path);
+      await page.locator("header").getByRole("button", { name: "Sign out" }).waitFor();
+      if (path !== "/") await page.locator("table tbody tr").first().waitFor();
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(width <= 400, `${path} is ${width} px wide`);
+    }
+  } finally {
+    if (before) await page.setViewportSize(before);
+  }
+});
+
 test("the invited agent sets a password through the link and signs in without admin access", async () => {
   const context = await browser.newContext({ baseURL: server.url });
   try {
