@@ -154,6 +154,9 @@ test("an admin switches on the inbox's bot: a menu option without a name is show
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.locator("#bot-option-1-label-error").waitFor();
   await page.fill("#bot-option-1-label", "Opening hours");
+  // The order is the menu's numbering: the everyday question first.
+  await page.getByRole("button", { name: "Move option 2 up" }).click();
+  assert.equal(await page.inputValue("#bot-option-0-label"), "Opening hours");
   await page.getByRole("button", { name: "Save changes" }).click();
   await page.getByRole("status").filter({ hasText: "Changes saved." }).waitFor();
   const id = new URL(page.url()).pathname.split("/").pop();
@@ -161,7 +164,7 @@ test("an admin switches on the inbox's bot: a menu option without a name is show
   assert.equal(inbox.settings.bot.enabled, true);
   assert.deepEqual(
     inbox.settings.bot.options.map((o: { label: string; reply?: string; handover: boolean }) => [o.label, o.reply ?? null, o.handover]),
-    [["Talk to a person", null, true], ["Opening hours", "We are open 9 to 5, Monday to Friday.", false]],
+    [["Opening hours", "We are open 9 to 5, Monday to Friday.", false], ["Talk to a person", null, true]],
   );
   // Switched off with an unfinished option the form no longer shows: the inbox still saves, and the bot is kept for later.
   await page.getByRole("button", { name: "Add option" }).click();
