@@ -53,10 +53,10 @@ export type InboxKind = (typeof INBOX_KINDS)[number];
 /** How the bot compares what a customer wrote with an option's name: case, spacing and closing punctuation aside. */
 export const botOptionKey = (s: string) =>
   s
-    .trim()
     .toLowerCase()
     .replace(/\s+/g, " ")
-    .replace(/[.!?,;:]+$/, "");
+    .replace(/[\s.!?,;:]+$/, "")
+    .trim();
 
 const botOptionSchema = z
   .object({
@@ -92,7 +92,10 @@ export const botFlowSchema = botFlowFields
   .superRefine((b, ctx) => {
     const labels = b.options.map((o) => botOptionKey(o.label));
     labels.forEach((label, i) => {
-      if (labels.indexOf(label) !== i) ctx.addIssue({ code: "custom", path: ["options", i, "label"], message: "Another option has this name: the customer could not pick this one by name." });
+      const path = ["options", i, "label"];
+      if (!label) ctx.addIssue({ code: "custom", path, message: "Give the option a name with letters or digits." });
+      else if (/^\d+$/.test(label)) ctx.addIssue({ code: "custom", path, message: "A name that is only a number would be read as that option's number." });
+      else if (labels.indexOf(label) !== i) ctx.addIssue({ code: "custom", path, message: "Another option has this name: the customer could not pick this one by name." });
     });
     if (!b.enabled) return;
     if (!b.greeting) ctx.addIssue({ code: "custom", path: ["greeting"], message: "A bot that is on needs a greeting." });
@@ -121,6 +124,12 @@ export const inboxSettingsSchema = z
   })
   .openapi("InboxSettings");
 export type InboxSettings = z.infer<typeof inboxSettingsSchema>;
+/**
+ * Stored settings as they are read: a bot is taken as it was stored, without
+ * the checks its writes get (botFlowSchema), so a rule added later never
+ * makes an inbox unreadable, and the next write asks for the fix.
+ */
+const storedInboxSettings = inboxSettingsSchema.extend({ bot: botFlowFields.optional() });
 
 /** Provider secrets: write-only, any of these keys. */
 export const inboxCredentialsSchema = z
@@ -132,7 +141,7 @@ export function parseTeamSettings(json: string | null | undefined): TeamSettings
   return teamSettingsSchema.parse(safeJson(json));
 }
 export function parseInboxSettings(json: string | null | undefined): InboxSettings {
-  return inboxSettingsSchema.parse(safeJson(json));
+  return storedInboxSettings.parse(safeJson(json));
 }
 function safeJson(json: string | null | undefined): unknown {
   try {

@@ -5,7 +5,7 @@ import { verifyReceipt } from "../files/receipt";
 import { type AgentIdentity, type Identity, isTeamManager } from "../identity";
 import type { CloseReason, Conversation, ConversationSummary, RoomClientFrame, RoomMessage, RoomServerFrame } from "../protocol";
 import type { AssignRequest, AssignResult, RoomAddress, RpcResult } from "../rpc";
-import { inboxSettingsSchema } from "../settings";
+import { type BotFlow, inboxSettingsSchema } from "../settings";
 import type { RequeueReason } from "../teams/rooms-port";
 import type { TeamHub } from "../teams/team-hub";
 import type { DueTimer, Timers } from "../timers";
@@ -179,10 +179,6 @@ export class ConversationFlow {
     // or edited by an admin, that holds for conversations already with it within the minute.
     const toTheBot = visitor && before?.status === "bot";
     let settings = mayStart ? null : toTheBot ? await this.room.settings() : this.room.cachedSettings();
-    // Should the bot hand over now, it tells the customer whether anyone is there to take it (the
-    // hub is asked only then, not for every message to the bot).
-    const handsOver = toTheBot && before && settings?.bot && botAnswer(settings.bot, f.attachments.length ? null : f.body, this.botMisses(before.id)).handover;
-    const someoneThere = handsOver ? await this.room.agentsAvailable() : true;
     if (!settings || f.attachments.length) {
       // Slow work ahead (receipts, settings from D1): a retry is answered before it.
       const early = this.duplicateOf(who, f.clientId);
@@ -229,6 +225,8 @@ export class ConversationFlow {
     const out: RoomMessage[] = [];
     let started: ConversationRow | null = null;
     const statusBefore = current?.status;
+    /** The bot handed over: its last line to the customer follows (see announceHandover). */
+    let handedOver: BotFlow | null = null;
     try {
       this.store.transaction(() => {
         if (starts) {
@@ -256,7 +254,7 @@ export class ConversationFlow {
           // come back to a pending conversation (its timer found it pending and let go).
           if (conv.assignee_id && (conv.waiting_since === null || resumes)) this.startResponseTime(conv.id, settings, now);
           if (withBot) {
-            this.botTurn(conv, started ? null : message, settings, someoneThere, now, out);
+            handedOver = this.botTurn(conv, started ? null : message, settings, now, out);
           } else if (started && settings.autoGreeting) {
             out.push(this.store.insertMessage({ conversationId: conv.id, kind: "text", author: BOT, body: settings.autoGreeting, internal: false }, now));
           }
@@ -285,6 +283,7 @@ export class ConversationFlow {
     this.room.scheduleFlush();
     // A state change goes to the hub at once: a new conversation, or the bot handing one over.
     this.room.syncHub(!!started || conv.status !== statusBefore);
+    if (handedOver) await this.announceHandover(conv.id, handedOver);
     if (kind === "note" && f.mentions.length && who.kind === "agent") {
       const body = `${who.name} mentioned you: ${f.body.slice(0, 140)}`;
       void this.room.hub(conv.team_id)
@@ -360,22 +359,43 @@ export class ConversationFlow {
   /**
    * The bot's turn after a customer message in a `bot` conversation (`message`
    * null: the message that started it, answered with the greeting and menu).
-   * Within the caller's transaction; the lines go into `out`.
+   * Within the caller's transaction; the lines go into `out`. Returns the bot
+   * when it handed over and has its hand-over line still to say.
    */
-  private botTurn(conv: ConversationRow, message: RoomMessage | null, settings: RoomSettings, someoneThere: boolean, now: number, out: RoomMessage[]): void {
+  private botTurn(conv: ConversationRow, message: RoomMessage | null, settings: RoomSettings, now: number, out: RoomMessage[]): BotFlow | null {
     const flow = settings.bot;
     // Switched off since the conversation started with it: nobody would ever answer here.
-    if (!flow) return this.handOverFromBot(conv, "bot_off", null, now, out);
+    if (!flow) {
+      this.handOverFromBot(conv, "bot_off", null, now, out);
+      return null;
+    }
     if (!message) {
       out.push(this.botLine(conv.id, botGreeting(flow), now));
-      return;
+      return null;
     }
     const missesBefore = this.botMisses(conv.id);
     const answer = botAnswer(flow, message.kind === "text" ? message.body : null, missesBefore);
     for (const line of answer.lines) out.push(this.botLine(conv.id, line, now));
     if (answer.misses !== missesBefore) this.store.setMeta(BOT_MISSES, { conversationId: conv.id, misses: answer.misses });
-    // Nobody to take it (outside business hours, nobody online): the customer is not told someone is coming.
-    if (answer.handover) this.handOverFromBot(conv, answer.handover, someoneThere ? flow.handoverMessage : flow.awayMessage, now, out);
+    if (!answer.handover) return null;
+    this.handOverFromBot(conv, answer.handover, null, now, out);
+    return flow;
+  }
+
+  /**
+   * The bot's last line after it handed over: someone is coming, or (nobody in
+   * the team can take a chat: outside business hours, nobody online) its away
+   * message. The hub is asked after the customer's message is stored, so what
+   * they send meanwhile is stored in order and never waits on this call.
+   */
+  private async announceHandover(conversationId: string, flow: BotFlow): Promise<void> {
+    const someoneThere = await this.room.agentsAvailable();
+    // Settings cached before the away message existed lack it: the hand-over message stands in.
+    const body = someoneThere ? flow.handoverMessage : (flow.awayMessage ?? flow.handoverMessage);
+    const line = this.botLine(conversationId, { body, data: null }, Date.now());
+    this.room.broadcast({ type: "message", message: line }, "all");
+    this.room.scheduleFlush();
+    this.room.syncHub();
   }
 
   /** Answers in a row the bot did not understand in this conversation. */

@@ -193,6 +193,18 @@ describe("the inbox's bot", () => {
   });
 });
 
+describe("the order of things", () => {
+  it("a customer's next message, sent right after the one that hands over, is stored after it and not answered by the bot", async () => {
+    const { v, visitor } = await withTheBot();
+    visitor.send({ type: "send", clientId: cid(), body: "Talk to a person" });
+    visitor.send({ type: "send", clientId: cid(), body: "my order is late" });
+    await visitor.next(fromBot(BOT.awayMessage));
+    await visitor.next(isMessage("my order is late"));
+    const lines = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.messagesAfter(0, 100, true).map((m) => `${m.author.type}:${m.kind === "event" ? m.data?.event : m.body.split("\n")[0]}`));
+    expect(lines.slice(2)).toEqual(["visitor:Talk to a person", "system:handover", "visitor:my order is late", `bot:${BOT.awayMessage}`]);
+  });
+});
+
 describe("people and the bot", () => {
   it("a manager answering without joining is a person talking: the bot steps aside and says nothing more", async () => {
     const { v, visitor } = await withTheBot();
@@ -285,6 +297,37 @@ describe("bot settings", () => {
     res = await patch(null);
     expect(res.status).toBe(200);
     expect((await res.json<any>()).settings.bot).toBeUndefined();
+  });
+
+  it("an inbox whose stored bot breaks a rule added later still reads, runs its bot, and asks for the fix at the next change", async () => {
+    await seedAgent({ email: "admin-stored@room.test", name: "Admin", role: "admin" });
+    const admin = await login("admin-stored@room.test");
+    const inbox = await (await call("/api/v1/inboxes", { method: "POST", cookie: admin, json: { name: "Old bot", kind: "web", teamId: f.teamId, settings: { bot: BOT } } })).json<any>();
+    // As an earlier version stored it: two options whose names differ only in case.
+    const stored = { ...BOT, options: [...BOT.options, { label: "opening HOURS", reply: "Still 9 to 5." }] };
+    await env.DB.prepare("UPDATE inboxes SET settings = json_set(settings, '$.bot', json(?)) WHERE id = ?").bind(JSON.stringify(stored), inbox.id).run();
+    const read = await call(`/api/v1/inboxes/${inbox.id}`, { cookie: admin });
+    expect(read.status).toBe(200);
+    expect((await read.json<any>()).settings.bot.options).toHaveLength(3);
+    expect((await call("/api/v1/inboxes", { cookie: admin })).status).toBe(200);
+    // A customer of that inbox is greeted by its bot.
+    const session = await (await call(`/api/v1/widget/${inbox.id}/session`, { method: "POST", json: {}, headers: { "cf-connecting-ip": "10.9.9.9" } })).json<any>();
+    const visitor = await f.visitorSocket(session.token);
+    visitor.send({ type: "send", clientId: cid(), body: "Hi" });
+    await visitor.next((fr) => fr.type === "message" && fr.message.author.type === "bot" && fr.message.body.startsWith(BOT.greeting));
+    // The next change shows what to fix, next to the option.
+    const res = await call(`/api/v1/inboxes/${inbox.id}`, { method: "PATCH", cookie: admin, json: { name: "Old bot, renamed" } });
+    expect(res.status).toBe(400);
+    expect((await res.json<any>()).error.fields).toHaveProperty(["settings.bot.options.2.label"]);
+  });
+
+  it("an option's name must be something a customer can type that is not a number", async () => {
+    const admin = await login("admin-stored@room.test");
+    for (const label of ["3", "?!", " . "]) {
+      const res = await call(`/api/v1/inboxes/${f.inboxId}`, { method: "PATCH", cookie: admin, json: { settings: { bot: { options: [{ label, reply: "x" }, { label: "Person", handover: true }] } } } });
+      expect(res.status, label).toBe(400);
+      expect((await res.json<any>()).error.fields, label).toHaveProperty(["settings.bot.options.0.label"]);
+    }
   });
 
   it("reads a choice by its number or its label, and nothing else", () => {

@@ -2,6 +2,8 @@
 import type { BotFlow } from "../api";
 
 export interface BotOptionDraft {
+  /** Stays with the option when it moves, so the form's fields (and focus) move with it. */
+  key: number;
   label: string;
   reply: string;
   handover: boolean;
@@ -19,12 +21,15 @@ export interface BotDraft {
 
 export const MAX_BOT_OPTIONS = 9;
 
+let nextKey = 0;
+export const newBotOption = (fields: Omit<BotOptionDraft, "key">): BotOptionDraft => ({ key: nextKey++, ...fields });
+
 /** A new bot starts with the one option every bot needs: a way to a person. */
 export function botDraft(bot: BotFlow | undefined): BotDraft {
   return {
     enabled: bot?.enabled ?? false,
     greeting: bot?.greeting ?? "Hi! How can we help you today?",
-    options: bot?.options.map((o) => ({ label: o.label, reply: o.reply ?? "", handover: o.handover ?? false })) ?? [{ label: "Talk to a person", reply: "", handover: true }],
+    options: bot?.options.map((o) => newBotOption({ label: o.label, reply: o.reply ?? "", handover: o.handover ?? false })) ?? [newBotOption({ label: "Talk to a person", reply: "", handover: true })],
     fallback: bot?.fallback ?? "Sorry, I did not understand. Please answer with the number of an option.",
     giveUpAfter: bot?.giveUpAfter ?? 2,
     handoverMessage: bot?.handoverMessage ?? "One moment please, I am connecting you with a person.",
