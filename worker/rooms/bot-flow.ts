@@ -25,12 +25,17 @@ export interface BotAnswer {
   misses: number;
 }
 
-const menuData = (flow: BotFlow): BotMenu => ({ menu: flow.options.map((o, i) => ({ number: i + 1, label: o.label })) });
-const menuText = (flow: BotFlow) => flow.options.map((o, i) => `${i + 1}. ${o.label}`).join("\n");
+/** A line that offers the menu: numbered in the text (text channels) and as data (the widget's buttons). */
+function withMenu(flow: BotFlow, text: string): BotLine {
+  return {
+    body: `${text}\n\n${flow.options.map((o, i) => `${i + 1}. ${o.label}`).join("\n")}`,
+    data: { menu: flow.options.map((o, i) => ({ number: i + 1, label: o.label })) },
+  };
+}
 
 /** The first thing the customer sees in a conversation that starts with the bot. */
 export function botGreeting(flow: BotFlow): BotLine {
-  return { body: `${flow.greeting}\n\n${menuText(flow)}`, data: menuData(flow) };
+  return withMenu(flow, flow.greeting);
 }
 
 /** The bot's answer to the customer's next message (`text` null: not text, say a photo). */
@@ -39,11 +44,11 @@ export function botAnswer(flow: BotFlow, text: string | null, missesBefore: numb
   if (picked === null) {
     const misses = missesBefore + 1;
     if (misses >= flow.giveUpAfter) return { lines: [], handover: "gave_up", misses };
-    return { lines: [{ body: `${flow.fallback}\n\n${menuText(flow)}`, data: menuData(flow) }], handover: null, misses };
+    return { lines: [withMenu(flow, flow.fallback)], handover: null, misses };
   }
   const option = flow.options[picked];
   // An answer that stays with the bot offers the menu again (as text too, for text channels).
-  const lines: BotLine[] = option.reply ? [option.handover ? { body: option.reply, data: null } : { body: `${option.reply}\n\n${menuText(flow)}`, data: menuData(flow) }] : [];
+  const lines: BotLine[] = option.reply ? [option.handover ? { body: option.reply, data: null } : withMenu(flow, option.reply)] : [];
   // Understood: the count of answers in a row it did not understand starts again.
   return { lines, handover: option.handover ? "asked" : null, misses: 0 };
 }

@@ -267,7 +267,7 @@ export class ConversationFlow {
           this.store.updateConversation(conv.id, { last_agent_at: now, last_activity_at: now, waiting_since: null, ...(conv.first_response_at ? {} : { first_response_at: now }) });
           // A manager or an admin may answer without joining: a person is talking now, so the bot
           // steps aside (the customer was just answered: nobody waits yet).
-          if (conv.status === "bot") this.handOverFromBot(conv, "entered", null, now, out, who.name, null);
+          if (conv.status === "bot") this.handOverFromBot(conv, "entered", now, out, who.name, null);
         }
       });
     } catch (err) {
@@ -351,7 +351,7 @@ export class ConversationFlow {
       // Someone who joins without taking it (a manager in grab mode, an admin from outside the
       // team) has entered the chat all the same: the bot steps aside and the team gets it.
       const fresh = this.store.current();
-      if (fresh?.id === conv.id && fresh.status === "bot") this.handOverFromBot(fresh, "entered", null, now, out, who.name);
+      if (fresh?.id === conv.id && fresh.status === "bot") this.handOverFromBot(fresh, "entered", now, out, who.name);
     });
     if (out.length) this.finish(conv.id, out);
   }
@@ -366,7 +366,7 @@ export class ConversationFlow {
     const flow = settings.bot;
     // Switched off since the conversation started with it: nobody would ever answer here.
     if (!flow) {
-      this.handOverFromBot(conv, "bot_off", null, now, out);
+      this.handOverFromBot(conv, "bot_off", now, out);
       return null;
     }
     if (!message) {
@@ -378,7 +378,7 @@ export class ConversationFlow {
     for (const line of answer.lines) out.push(this.botLine(conv.id, line, now));
     if (answer.misses !== missesBefore) this.store.setMeta(BOT_MISSES, { conversationId: conv.id, misses: answer.misses });
     if (!answer.handover) return null;
-    this.handOverFromBot(conv, answer.handover, null, now, out);
+    this.handOverFromBot(conv, answer.handover, now, out);
     return flow;
   }
 
@@ -404,9 +404,12 @@ export class ConversationFlow {
     return counted?.conversationId === conversationId ? counted.misses : 0;
   }
 
-  /** bot → queued (SPEC §2): the customer is told, the team sees why, and (unless just answered) the wait starts now. */
-  private handOverFromBot(conv: ConversationRow, reason: HandoverReason | "entered", message: string | null, now: number, out: RoomMessage[], agentName = "", waitingSince: number | null = now): void {
-    if (message) out.push(this.botLine(conv.id, { body: message, data: null }, now));
+  /**
+   * bot → queued (SPEC §2): the team sees why (the customer's hand-over line,
+   * if any, comes from announceHandover), and unless a person just answered,
+   * the customer's wait starts now.
+   */
+  private handOverFromBot(conv: ConversationRow, reason: HandoverReason | "entered", now: number, out: RoomMessage[], agentName = "", waitingSince: number | null = now): void {
     this.store.updateConversation(conv.id, { status: "queued", waiting_since: waitingSince });
     out.push(this.event(conv.id, "handover", HANDED_OVER_BECAUSE[reason](agentName), true, { reason }, now));
   }
