@@ -317,6 +317,24 @@ describe("manual mode and permissions", () => {
     expect((await ann.next(is("error"))).code).toBe("over_capacity");
   });
 
+  it("an agent who is offline cannot take a conversation, and the customer sees nobody join", async () => {
+    const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
+    const ann = await t.connect(t.agents.Ann);
+    const c = await t.newConversation();
+    ann.send({ type: "status", status: "offline" });
+    await ann.next(is("presence", (f) => f.presence.agentId === t.agents.Ann.id && f.presence.status === "offline"));
+    const lastSeq = await runInDurableObject(env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId)), (r: ChatRoom) => r.store.lastSeq());
+    ann.send({ type: "take", conversationId: c.conversationId });
+    expect(await ann.next(is("error"))).toMatchObject({ code: "agent_unavailable" });
+    await t.settled();
+    expect(await t.summary(c.conversationId)).toMatchObject({ status: "queued", assigneeId: null });
+    expect(await runInDurableObject(env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(c.roomId)), (r: ChatRoom) => r.store.lastSeq())).toBe(lastSeq);
+    // Back online, the same take goes through.
+    ann.send({ type: "status", status: "online" });
+    ann.send({ type: "take", conversationId: c.conversationId });
+    await ann.next(is("conversation", (f) => f.conversation.id === c.conversationId && f.conversation.assigneeId === t.agents.Ann.id));
+  });
+
   it("someone who is not a member of the team cannot take its conversations", async () => {
     const t = await team({ assignmentMode: "manual" }, [{ name: "Ann" }]);
     const other = await team({}, [{ name: "Otto" }]);
