@@ -50,13 +50,21 @@ export const teamSettingsPatch = settingsPatch(teamSettingsSchema);
 export const INBOX_KINDS = ["web", "whatsapp", "messenger", "instagram", "telegram", "sms", "x"] as const;
 export type InboxKind = (typeof INBOX_KINDS)[number];
 
-/** How the bot compares what a customer wrote with an option's name: case, spacing and closing punctuation aside. */
-export const botOptionKey = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .replace(/[\s.!?,;:]+$/, "")
-    .trim();
+/** What may close a customer's choice without changing it ("Billing!", "2."); spaces are already single. */
+const CLOSING = new Set([" ", ".", "!", "?", ",", ";", ":"]);
+
+/**
+ * How the bot compares what a customer wrote with an option's name: case,
+ * spacing and closing punctuation aside. The closing run is cut in a loop, not
+ * with a `[…]+$` pattern, which backtracks quadratically on a long run of dots
+ * followed by a letter (a 16 KB message held the room for about 0.5 s).
+ */
+export function botOptionKey(s: string): string {
+  const text = s.toLowerCase().replace(/\s+/g, " ");
+  let end = text.length;
+  while (end > 0 && CLOSING.has(text[end - 1])) end--;
+  return text.slice(0, end).trim();
+}
 
 const botOptionSchema = z
   .object({

@@ -335,6 +335,8 @@ describe("bot settings", () => {
     expect(["1", " 1. ", "1) hours please", "Opening Hours", "opening  hours!"].map((t) => pickOption(flow, t))).toEqual([0, 0, 0, 0, 0]);
     expect(["2", "talk to a person", "2 please"].map((t) => pickOption(flow, t))).toEqual([1, 1, 1]);
     expect(["3", "0", "12", "hours", "I want to talk to a person", ""].map((t) => pickOption(flow, t))).toEqual([null, null, null, null, null, null]);
+    // Closing punctuation and spacing in any mix, however long the run; punctuation inside counts.
+    expect(["\tOpening\nHours ?!. ", "talk to a person" + ".".repeat(16_000), "Opening. Hours", ".".repeat(16_000) + "x"].map((t) => pickOption(flow, t))).toEqual([0, 1, null, null]);
     // A label that starts with a number is picked by its label (what a widget button sends).
     const deals = botFlowSchema.parse({ ...BOT, options: [{ label: "Talk to a person", handover: true }, { label: "Opening hours", reply: "9 to 5" }, { label: "2 for 1 deals", reply: "Every Friday." }] });
     expect(pickOption(deals, "2 for 1 deals")).toBe(2);
