@@ -4,6 +4,7 @@ import { z } from "@hono/zod-openapi";
 import { hubCommands } from "../protocol";
 import { idParam, newRouter, route } from "./app";
 import { ApiError, forbidden } from "./errors";
+import { requireMember } from "../auth/access";
 import { agentIdentity } from "./sockets";
 import { loadTeam } from "./teams";
 
@@ -23,6 +24,8 @@ teamLiveRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     await loadTeam(c, id);
+    // Refused here, before the hub: an outsider's call must not wake (and set up) the team's hub.
+    requireMember(c.var.agent, id);
     const snapshot = await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).snapshotFor(agentIdentity(c.var.agent));
     if (!snapshot) throw forbidden("You are not a member of that team.");
     return c.json(snapshot, 200);
@@ -36,6 +39,7 @@ for (const [type, segment] of [["status", "presence"], ["panel", "panel"], ["tak
     async (c) => {
       const { id } = c.req.valid("param");
       await loadTeam(c, id);
+      requireMember(c.var.agent, id);
       const refused = await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).perform(agentIdentity(c.var.agent), { ...(c.req.valid("json") as object), type });
       if (refused) {
         const status = HUB_STATUS[refused.code] ?? 409;

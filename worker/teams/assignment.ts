@@ -107,9 +107,10 @@ export class Assignment {
         if (settings.assignmentMode === "grab" && manager) {
           return refuse("managers_join", "In grab mode managers join conversations; assign it to yourself to take it over.");
         }
-        // Offline means no active chats (SPEC §6): a take would be handed straight back to the queue,
-        // after the customer saw the agent join.
-        if ((store.presence(by.agentId)?.status ?? "offline") === "offline") return refuse("agent_unavailable", "You are offline: go online to take chats.");
+        // Offline means no active chats (SPEC §6): the take would be handed straight back to the
+        // queue, after the customer saw the agent join. (Someone who never opened the desk, an
+        // integration, has no status yet: taking is being there.)
+        if (store.presence(by.agentId)?.status === "offline") return refuse("agent_unavailable", "You are offline: go online to take chats.");
         const capacity = member ? capacityOf(member, settings) : settings.defaultCapacity;
         if ((store.openChats().get(by.agentId) ?? 0) >= capacity) return refuse("over_capacity", `You already have ${capacity} open chats.`);
         return { ok: true, conversation };

@@ -4,7 +4,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import type { RoomPort } from "../teams/rooms-port";
 import type { TeamHub } from "../teams/team-hub";
-import { call, login, seedAgent } from "./helpers";
+import { call, login, seedAgent, seedTeam } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
 import { isEvent, isMessage } from "./ws";
 
@@ -96,6 +96,21 @@ describe("team hub refusals over HTTP", () => {
     const again = await call(`/api/v1/teams/${f.teamId}/take`, { method: "POST", cookie: f.cookies.ann, json: { conversationId } });
     expect(again.status).toBe(200);
     await visitor.next(isEvent("assigned"));
+  });
+
+  it("an outsider is refused before the team's hub is woken: a hub that never ran stays empty", async () => {
+    const teamId = await seedTeam("Nobody's hub", { businessHours: { enabled: true, timezone: "UTC", weekly: { "1": [{ start: "09:00", end: "17:00" }] }, holidays: [] } });
+    const live = await call(`/api/v1/teams/${teamId}/live`, { cookie: f.cookies.otto });
+    const presence = await call(`/api/v1/teams/${teamId}/presence`, { method: "POST", cookie: f.cookies.otto, json: { status: "online" } });
+    expect([live.status, presence.status]).toEqual([403, 403]);
+    expect((await live.json<any>()).error).toMatchObject({ code: "forbidden" });
+    // Nothing loaded from D1, no business-hours timer set.
+    const stored = await runInDurableObject(env.TEAM_HUB.get(env.TEAM_HUB.idFromName(teamId)), (_h: TeamHub, state) => ({
+      members: state.storage.sql.exec("SELECT COUNT(*) AS n FROM members").one().n,
+      meta: state.storage.sql.exec("SELECT COUNT(*) AS n FROM meta WHERE key <> 'schema'").one().n,
+      timers: state.storage.sql.exec("SELECT COUNT(*) AS n FROM timers").one().n,
+    }));
+    expect(stored).toEqual({ members: 0, meta: 0, timers: 0 });
   });
 
   it("the OpenAPI document lists the team commands' 409 and 503 answers", async () => {
