@@ -6,7 +6,7 @@ import { isAdmin, requireAdmin, requireManager, requireMember } from "../auth/ac
 import { auditStatement } from "../db/audit";
 import { botFlowPatch, INBOX_KINDS, inboxCredentialsSchema, inboxSettingsSchema, parseInboxSettings, settingsPatch } from "../settings";
 import { type AppEnv, idParam, newRouter, pageQuery, route } from "./app";
-import { badRequest, notFound, validationError } from "./errors";
+import { badRequest, conflict, notFound, validationError } from "./errors";
 
 const inboxBody = z.object({
   name: z.string().trim().min(1, "Name is required.").max(100),
@@ -123,7 +123,16 @@ inboxRoutes.openapi(
 inboxRoutes.openapi(route({ method: "delete", path: "/inboxes/{id}", summary: "Delete an inbox", tag: "inboxes", params: idParam }), async (c) => {
   requireAdmin(c.var.agent);
   const { id } = c.req.valid("param");
-  await loadInbox(c, id);
+  const row = await loadInbox(c, id);
+  // A live conversation's room needs its inbox (settings, the archive's contact): close them first.
+  // Its team's hub knows the newest at once (the archive a few seconds later); the archive knows
+  // those transferred to other teams.
+  const [live, archived] = await Promise.all([
+    c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(row.team_id)).openConversationIdsOf(id),
+    c.env.DB.prepare("SELECT id FROM conversations WHERE inbox_id = ? AND status <> 'closed' AND merged_into IS NULL").bind(id).all<{ id: string }>(),
+  ]);
+  const open = new Set([...live, ...archived.results.map((r) => r.id)]).size;
+  if (open) throw conflict(`This inbox still has ${open} conversation${open === 1 ? "" : "s"} that ${open === 1 ? "is" : "are"} not closed: close ${open === 1 ? "it" : "them"} first.`);
   await c.env.DB.batch([c.env.DB.prepare("DELETE FROM inboxes WHERE id = ?").bind(id), auditStatement(c, "inbox.delete", "inbox", id)]);
   return c.json({ ok: true }, 200);
 });

@@ -89,9 +89,11 @@ function contactStatements(db: D1Database, store: RoomStore, address: RoomAddres
   return {
     id,
     create: [
-      db.prepare("INSERT INTO contacts (id, name) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM contact_identities WHERE inbox_id = ? AND external_id = ?)").bind(
-        id, store.getMeta<string>("contactName"), address.inboxId, address.contactKey,
-      ),
+      // Not for an inbox deleted meanwhile: its identity could not be stored (foreign key), and
+      // that error would fail the whole batch, the messages' archive with it, at every try.
+      db.prepare(
+        "INSERT INTO contacts (id, name) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM contact_identities WHERE inbox_id = ? AND external_id = ?) AND EXISTS (SELECT 1 FROM inboxes WHERE id = ?)",
+      ).bind(id, store.getMeta<string>("contactName"), address.inboxId, address.contactKey, address.inboxId),
       db.prepare("INSERT OR IGNORE INTO contact_identities (id, contact_id, inbox_id, external_id) SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM contacts WHERE id = ?)").bind(
         crypto.randomUUID(), id, address.inboxId, address.contactKey, id,
       ),

@@ -367,6 +367,15 @@ export class TeamHub extends DurableObject<Env> {
     return this.store.conversations().length;
   }
 
+  /** HTTP API: the ids of one inbox's conversations in this team that are not closed (an inbox with any cannot be deleted). */
+  async openConversationIdsOf(inboxId: string): Promise<string[]> {
+    await this.ensureLoaded();
+    return this.store
+      .conversations()
+      .filter((c) => c.summary.inboxId === inboxId)
+      .map((c) => c.summary.id);
+  }
+
   /**
    * Team membership or an agent's account changed in D1. The desks of the
    * `changedAgentIds` are checked against their account as it is now: a

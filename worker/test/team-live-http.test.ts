@@ -1,12 +1,12 @@
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ChatRoom } from "../rooms/chat-room";
 import type { RoomPort } from "../teams/rooms-port";
 import type { TeamHub } from "../teams/team-hub";
-import { call, login, seedAgent, seedTeam } from "./helpers";
+import { call, login, seedAgent, seedInbox, seedTeam } from "./helpers";
 import { cid, type RoomFixture, roomStub, setupRoomFixture } from "./room-fixture";
-import { isEvent, isMessage } from "./ws";
+import { isEvent, isMessage, openSocket } from "./ws";
 
 let f: RoomFixture;
 let admin: string;
@@ -138,5 +138,49 @@ describe("deleting a team", () => {
     const deleted = await call(`/api/v1/teams/${f.otherTeamId}`, { method: "DELETE", cookie: admin });
     expect(deleted.status).toBe(200);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM teams WHERE id = ?").bind(f.otherTeamId).first("n")).toBe(0);
+  });
+});
+
+describe("deleting an inbox", () => {
+  /** A visitor of a fresh inbox of the fixture's team who wrote once. */
+  async function visitorOfNewInbox() {
+    const inboxId = await seedInbox(f.teamId, "web");
+    const session = await (await call(`/api/v1/widget/${inboxId}/session`, { method: "POST", json: {} })).json<any>();
+    const visitor = await openSocket(`/ws/visitor?token=${encodeURIComponent(session.token)}`);
+    await visitor.next((fr) => fr.type === "live");
+    visitor.send({ type: "send", clientId: cid(), body: "Please keep this" });
+    await visitor.next(isMessage("Please keep this"));
+    return { inboxId, roomId: session.roomId as string, visitor };
+  }
+  const inboxCount = (id: string) => env.DB.prepare("SELECT COUNT(*) AS n FROM inboxes WHERE id = ?").bind(id).first("n");
+
+  it("is refused while one of its conversations is not closed, before the archive has it too, and works once it is", async () => {
+    const { inboxId, roomId, visitor } = await visitorOfNewInbox();
+    await hubsUpToDate(roomId);
+    const refused = await call(`/api/v1/inboxes/${inboxId}`, { method: "DELETE", cookie: admin });
+    expect(refused.status).toBe(409);
+    expect((await refused.json<any>()).error).toMatchObject({ code: "conflict", message: expect.stringContaining("1 conversation") });
+    expect(await inboxCount(inboxId)).toBe(1);
+
+    const close = await call(`/api/v1/rooms/${encodeURIComponent(roomId)}/close`, { method: "POST", cookie: admin, json: { reason: "resolved" } });
+    expect(close.status).toBe(200);
+    await hubsUpToDate(roomId);
+    expect((await call(`/api/v1/inboxes/${inboxId}`, { method: "DELETE", cookie: admin })).status).toBe(200);
+    expect(await inboxCount(inboxId)).toBe(0);
+    await visitor.close();
+  });
+
+  it("a room whose inbox is gone all the same still archives what the customer wrote", async () => {
+    const { inboxId, roomId, visitor } = await visitorOfNewInbox();
+    // Gone before the room's first archive write (deleted in D1 by hand, or a race with the check).
+    await env.DB.prepare("DELETE FROM inboxes WHERE id = ?").bind(inboxId).run();
+    visitor.send({ type: "send", clientId: cid(), body: "And this one" });
+    await visitor.next(isMessage("And this one"));
+    await runInDurableObject(roomStub(roomId), (r: ChatRoom) => r.scheduleFlush(true));
+    await runDurableObjectAlarm(roomStub(roomId));
+    const archived = await env.DB.prepare("SELECT body FROM messages WHERE room_id = ? AND author_type = 'visitor' ORDER BY seq").bind(roomId).all<{ body: string }>();
+    expect(archived.results.map((m) => m.body)).toEqual(["Please keep this", "And this one"]);
+    expect(await runInDurableObject(roomStub(roomId), (_r: ChatRoom, state) => state.storage.sql.exec("SELECT COUNT(*) AS n FROM messages WHERE flushed <> 1").one().n)).toBe(0);
+    await visitor.close();
   });
 });
