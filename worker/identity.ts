@@ -22,6 +22,8 @@ export type Identity = z.infer<typeof identitySchema>;
 
 const IDENTITY_HEADER = "x-edgedesk-identity";
 const INTERNAL_PREFIX = "x-edgedesk-";
+/** A desk socket's session id (forwardWithIdentity's `session`), so the object can tell when it has ended. */
+export const SESSION_HEADER = `${INTERNAL_PREFIX}session`;
 
 /**
  * A copy of the request carrying `identity` (and other internal facts such as

@@ -32,10 +32,12 @@ export async function createSession<E extends { Bindings: Env }>(c: Context<E>, 
   });
 }
 
-export async function endSession<E extends { Bindings: Env }>(c: Context<E>): Promise<void> {
+/** Signs this browser out; returns whose session it was (null: none), so their open desks can be closed. */
+export async function endSession<E extends { Bindings: Env }>(c: Context<E>): Promise<string | null> {
   const token = getCookie(c, SESSION_COOKIE);
-  if (token) await c.env.DB.prepare("DELETE FROM sessions WHERE id = ?").bind(await sha256Hex(token)).run();
+  const ended = token ? await c.env.DB.prepare("DELETE FROM sessions WHERE id = ? RETURNING agent_id").bind(await sha256Hex(token)).first<{ agent_id: string }>() : null;
   deleteCookie(c, SESSION_COOKIE, { path: "/", secure: true, httpOnly: true, sameSite: "Lax" });
+  return ended?.agent_id ?? null;
 }
 
 export async function endAllSessions(env: Env, agentId: string): Promise<void> {
@@ -60,15 +62,27 @@ export async function agentForToken(env: Env, token: string | undefined): Promis
   return { ...agent, teams: teamRows.results as CurrentAgent["teams"] };
 }
 
-/** An agent's identity as it is now (role, teams), or null when the account is disabled or gone. */
-export async function currentAgentIdentity(db: D1Database, agentId: string): Promise<AgentIdentity | null> {
-  const [agentRows, teamRows] = await db.batch([
+/**
+ * An agent's account as it is now: their identity (role, teams) and the ids
+ * of their sessions that have not ended (a desk socket opened with another
+ * one was signed out). Null when the account is disabled or gone.
+ */
+export async function currentAccount(db: D1Database, agentId: string): Promise<{ identity: AgentIdentity; sessionIds: Set<string> } | null> {
+  const [agentRows, teamRows, sessionRows] = await db.batch([
     db.prepare("SELECT id, name, role FROM agents WHERE id = ? AND active = 1").bind(agentId),
     db.prepare("SELECT team_id AS teamId, role FROM team_members WHERE agent_id = ?").bind(agentId),
+    db.prepare("SELECT id FROM sessions WHERE agent_id = ? AND expires_at > ?").bind(agentId, Date.now()),
   ]);
   const agent = agentRows.results[0] as { id: string; name: string; role: AgentIdentity["role"] } | undefined;
-  return agent ? { kind: "agent", agentId: agent.id, name: agent.name, role: agent.role, teams: teamRows.results as AgentIdentity["teams"] } : null;
+  if (!agent) return null;
+  return {
+    identity: { kind: "agent", agentId: agent.id, name: agent.name, role: agent.role, teams: teamRows.results as AgentIdentity["teams"] },
+    sessionIds: new Set((sessionRows.results as { id: string }[]).map((r) => r.id)),
+  };
 }
+
+/** The id a session is stored under (the token's hash), which desk sockets carry to check that it has not ended. */
+export const sessionIdOf = (token: string) => sha256Hex(token);
 
 export function clientIp(req: Request): string {
   return req.headers.get("cf-connecting-ip") ?? "127.0.0.1";

@@ -5,6 +5,7 @@ import type { Context } from "hono";
 import { isAdmin, managesTeam, requireAdmin } from "../auth/access";
 import { randomToken, sha256Hex } from "../auth/crypto";
 import { auditStatement } from "../db/audit";
+import { refreshHubs } from "../teams/hub-refresh";
 import { type AppEnv, idParam, newRouter, pageQuery, route } from "./app";
 import { badRequest, conflict, forbidden, notFound } from "./errors";
 
@@ -69,21 +70,6 @@ async function inviteStatement(c: Context<AppEnv>, agentId: string) {
   return { url, stmt };
 }
 
-/**
- * Team hubs cache members (names, capacity, roles): tells each affected one
- * that members changed, so it reloads them and closes desks that lost their
- * rights. `agentId`: whose account changed; `admin`: it is or
- * was an admin's, who may have a desk open in any team, so every hub hears.
- */
-async function refreshHubs(c: Context<AppEnv>, teamIds: (string | null)[], changed?: { agentId: string; admin: boolean }) {
-  const all = changed?.admin ? ((await c.env.DB.prepare("SELECT id FROM teams").all<{ id: string }>()).results.map((t) => t.id)) : [];
-  await Promise.all(
-    [...new Set([...teamIds, ...all].filter((t): t is string => !!t))].map((id) =>
-      c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).membersChanged(changed ? [changed.agentId] : []),
-    ),
-  );
-}
-
 async function adminCount(c: Context<AppEnv>): Promise<number> {
   const row = await c.env.DB.prepare("SELECT COUNT(*) AS n FROM agents WHERE role = 'admin' AND active = 1").first<{ n: number }>();
   return row?.n ?? 0;
@@ -122,7 +108,7 @@ agentRoutes.openapi(
       invite.stmt,
       auditStatement(c, "agent.invite", "agent", id, { email: body.email, role: body.role, teams: body.teams }),
     ]);
-    await refreshHubs(c, body.teams.map((t) => t.teamId));
+    await refreshHubs(c.env, body.teams.map((t) => t.teamId));
     return c.json({ agent: present(await loadAgent(c, id)), inviteUrl: invite.url }, 201);
   },
 );
@@ -172,7 +158,7 @@ agentRoutes.openapi(
       auditStatement(c, "agent.update", "agent", id, body),
     ];
     await c.env.DB.batch(stmts);
-    await refreshHubs(c, [...current.teams.map((t) => t.teamId), ...(body.teams ?? []).map((t) => t.teamId)], { agentId: id, admin: current.role === "admin" });
+    await refreshHubs(c.env, [...current.teams.map((t) => t.teamId), ...(body.teams ?? []).map((t) => t.teamId)], { agentId: id, admin: current.role === "admin" });
     return c.json(present(await loadAgent(c, id)), 200);
   },
 );
@@ -196,6 +182,6 @@ agentRoutes.openapi(route({ method: "delete", path: "/agents/{id}", summary: "Re
   if (id === c.var.agent.id) throw conflict("You cannot remove yourself.");
   if (row.role === "admin" && (await adminCount(c)) <= 1) throw conflict("Keep at least one active admin.");
   await c.env.DB.batch([c.env.DB.prepare("DELETE FROM agents WHERE id = ?").bind(id), auditStatement(c, "agent.delete", "agent", id, { email: row.email })]);
-  await refreshHubs(c, present(row).teams.map((t) => t.teamId), { agentId: id, admin: row.role === "admin" });
+  await refreshHubs(c.env, present(row).teams.map((t) => t.teamId), { agentId: id, admin: row.role === "admin" });
   return c.json({ ok: true }, 200);
 });

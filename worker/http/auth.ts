@@ -4,6 +4,7 @@ import { sha256Hex } from "../auth/crypto";
 import { hashPassword, verifyPassword } from "../auth/password";
 import { assertLoginAllowed, clearLoginFailures, passwordChecksOf, recordLoginFailure, signInsFrom, spendAttempt } from "../auth/rate-limit";
 import { clientIp, createSession, endAllSessions, endSession } from "../auth/session";
+import { sessionsEnded } from "../teams/hub-refresh";
 import { newRouter, requireSession, route } from "./app";
 import { ApiError, badRequest, unauthorized } from "./errors";
 
@@ -38,8 +39,9 @@ authRoutes.openapi(
   },
 );
 
-authRoutes.openapi(route({ method: "post", path: "/auth/logout", summary: "Sign out", tag: "auth" }), async (c) => {
-  await endSession(c);
+authRoutes.openapi(route({ method: "post", path: "/auth/logout", summary: "Sign out (this browser's open desk closes too)", tag: "auth" }), async (c) => {
+  const agentId = await endSession(c);
+  if (agentId) await sessionsEnded(c.env, agentId);
   return c.json({ ok: true }, 200);
 });
 
@@ -66,6 +68,7 @@ authRoutes.openapi(
       c.env.DB.prepare("DELETE FROM sessions WHERE agent_id = ? AND EXISTS (SELECT 1 FROM password_tokens WHERE id = ? AND used_at = ?)").bind(row.agent_id, id, now),
     ]);
     if (!set.meta.changes) throw badRequest("This link is invalid or has expired.");
+    await sessionsEnded(c.env, row.agent_id);
     return c.json({ ok: true }, 200);
   },
 );
@@ -92,6 +95,8 @@ authRoutes.openapi(
       .run();
     await endAllSessions(c.env, agent.id);
     await createSession(c, agent.id);
+    // Every desk open elsewhere (a stolen cookie's too) closes; this browser's reconnects with the new session.
+    await sessionsEnded(c.env, agent.id);
     return c.json({ ok: true }, 200);
   },
 );

@@ -4,7 +4,7 @@
 import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { isMemberOf } from "../auth/access";
-import { agentForToken, type CurrentAgent, SESSION_COOKIE } from "../auth/session";
+import { agentForToken, type CurrentAgent, SESSION_COOKIE, sessionIdOf } from "../auth/session";
 import type { Env } from "../env";
 import { ApiError, errorResponse, forbidden, notFound, unauthorized } from "./errors";
 import { type AgentIdentity, forwardWithIdentity } from "../identity";
@@ -35,29 +35,31 @@ socketRoutes.use("*", async (c, next) => {
  * Desk sockets ride on the session cookie, so they must come from the desk's
  * own origin (cross-site WebSocket hijacking); visitor sockets use a token.
  */
-async function deskAgent(c: Context<SocketEnv>): Promise<CurrentAgent> {
+async function deskAgent(c: Context<SocketEnv>): Promise<{ agent: CurrentAgent; session: string }> {
   const origin = c.req.header("origin");
   if (origin && origin !== new URL(c.req.url).origin) throw forbidden("Cross-origin socket refused.");
-  const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
-  if (!agent) throw unauthorized();
-  return agent;
+  const token = getCookie(c, SESSION_COOKIE);
+  const agent = await agentForToken(c.env, token);
+  if (!agent || !token) throw unauthorized();
+  // The socket outlives the request: it carries its session's id, so signing out closes it (see currentAccount).
+  return { agent, session: await sessionIdOf(token) };
 }
 
 /** Desk socket for one team: lists, presence, queue, notifications. */
 socketRoutes.get("/team/:teamId", async (c) => {
-  const agent = await deskAgent(c);
+  const { agent, session } = await deskAgent(c);
   const teamId = c.req.param("teamId");
   if (!(await c.env.DB.prepare("SELECT 1 FROM teams WHERE id = ?").bind(teamId).first())) throw notFound("Team");
   if (!isMemberOf(agent, teamId)) throw forbidden("You are not a member of that team.");
   const hub = c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(teamId));
-  return hub.fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { team: teamId }));
+  return hub.fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { team: teamId, session }));
 });
 
 /** Desk socket for one conversation room; the room checks team and visibility. */
 socketRoutes.get("/room/:roomId", async (c) => {
-  const agent = await deskAgent(c);
+  const { agent, session } = await deskAgent(c);
   const address = await resolveRoom(c.env, c.req.param("roomId"));
-  return roomStub(c.env, address.roomId).fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { room: address }));
+  return roomStub(c.env, address.roomId).fetch(forwardWithIdentity(c.req.raw, agentIdentity(agent), { room: address, session }));
 });
 
 /** Visitor socket: the token names the room, so a visitor can only reach their own. */

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { currentAgentIdentity } from "../auth/session";
-import { type AgentIdentity, type Identity, identityFrom, isTeamMember } from "../identity";
+import { currentAccount } from "../auth/session";
+import { type AgentIdentity, type Identity, identityFrom, isTeamMember, SESSION_HEADER } from "../identity";
 import { clientIdSchema, type QueueStatus, type RoomClientFrame, roomClientFrame, type RoomMessage, type RoomServerFrame, VISITOR_COMMANDS } from "../protocol";
 import type { ConversationSummary } from "../protocol";
 import type { RequeueReason } from "../teams/rooms-port";
@@ -67,6 +67,8 @@ interface SocketState {
   typingAt: number;
   /** When an agent's identity was last read from D1 (kept in the attachment, so it survives hibernation). */
   checkedAt: number;
+  /** The desk session the agent's socket was opened with (null: unknown); once it has ended, the socket is let go. */
+  session: string | null;
   refreshing: Promise<void> | null;
   /** Frames for an agent socket while its identity is re-read: sent in order if it still may see them. */
   held: string[] | null;
@@ -74,7 +76,7 @@ interface SocketState {
 
 /** What a room socket carries through hibernation (namespaced: nothing else on the socket can overwrite it). */
 interface RoomAttachment {
-  edgedesk: { identity: Identity; checkedAt?: number };
+  edgedesk: { identity: Identity; checkedAt?: number; session?: string | null };
 }
 
 /** One per (inbox, contact): the live conversation, its messages and its timers. */
@@ -119,8 +121,9 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const tags = who.kind === "agent" ? ["agent", `agent:${who.agentId}`] : ["visitor"];
     this.ctx.acceptWebSocket(server, tags);
     const checkedAt = Date.now();
-    server.serializeAttachment({ edgedesk: { identity: who, checkedAt } } satisfies RoomAttachment);
-    this.sockets.set(server, { identity: who, typingAt: 0, checkedAt, refreshing: null, held: null });
+    const session = who.kind === "agent" ? request.headers.get(SESSION_HEADER) : null;
+    server.serializeAttachment({ edgedesk: { identity: who, checkedAt, session } } satisfies RoomAttachment);
+    this.sockets.set(server, { identity: who, typingAt: 0, checkedAt, session, refreshing: null, held: null });
     if (who.kind === "visitor") this.flow.recordVisitorDetails(request);
     this.welcome(server, who, after);
     if (who.kind === "visitor") this.syncHub();
@@ -216,7 +219,8 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       // After hibernation the map is empty: rebuild from the attachment once.
       const attached = ws.deserializeAttachment() as Partial<RoomAttachment> | null;
       if (!attached?.edgedesk) return null;
-      state = { identity: attached.edgedesk.identity, typingAt: 0, checkedAt: attached.edgedesk.checkedAt ?? 0, refreshing: null, held: null };
+      const { identity, checkedAt, session } = attached.edgedesk;
+      state = { identity, typingAt: 0, checkedAt: checkedAt ?? 0, session: session ?? null, refreshing: null, held: null };
       this.sockets.set(ws, state);
     }
     return state;
@@ -313,12 +317,14 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     if (state.refreshing) return state.refreshing;
     if (Date.now() - state.checkedAt < IDENTITY_TTL_MS) return null;
     const agentId = state.identity.agentId;
-    state.refreshing = currentAgentIdentity(this.env.DB, agentId)
-      .then((fresh) => {
+    state.refreshing = currentAccount(this.env.DB, agentId)
+      .then((account) => {
         state.checkedAt = Date.now();
-        if (!fresh) return this.letGo(ws, "Your account is no longer active.");
+        if (!account) return this.letGo(ws, "Your account is no longer active.");
+        if (state.session && !account.sessionIds.has(state.session)) return this.letGo(ws, "You were signed out: sign in again.");
+        const fresh = account.identity;
         state.identity = fresh;
-        ws.serializeAttachment({ edgedesk: { identity: fresh, checkedAt: state.checkedAt } } satisfies RoomAttachment);
+        ws.serializeAttachment({ edgedesk: { identity: fresh, checkedAt: state.checkedAt, session: state.session } } satisfies RoomAttachment);
         if (!this.maySee(fresh)) this.letGo(ws, "You can no longer see this conversation.");
       })
       .catch((err) => {

@@ -13,7 +13,8 @@ import type { TeamSettings } from "../settings";
 
 /** Namespaced so nothing else stored on the socket can overwrite the hub's fields. */
 interface DeskAttachment {
-  hub: { v: 1; identity: AgentIdentity; connectedAt: number };
+  /** `session`: the desk session the socket was opened with (absent on sockets from before it was kept). */
+  hub: { v: 1; identity: AgentIdentity; connectedAt: number; session?: string | null };
 }
 
 export type MarkedSummary = ConversationSummary & { marker: WaitingMarker };
@@ -72,12 +73,17 @@ export class DeskSockets {
     private readonly clock: DeskClock,
   ) {}
 
-  accept(ws: WebSocket, identity: AgentIdentity, now: number): void {
+  accept(ws: WebSocket, identity: AgentIdentity, now: number, session: string | null = null): void {
     // Tags: "agent" for team-wide broadcasts, "agent:<id>" for one agent's sockets.
     this.ctx.acceptWebSocket(ws, ["agent", `agent:${identity.agentId}`]);
-    const attachment: DeskAttachment = { hub: { v: 1, identity, connectedAt: now } };
+    const attachment: DeskAttachment = { hub: { v: 1, identity, connectedAt: now, session } };
     ws.serializeAttachment(attachment);
     this.identities.set(ws, identity);
+  }
+
+  /** The session the socket was opened with (null: not known). Read rarely (an account's change), so not cached. */
+  session(ws: WebSocket): string | null {
+    return (ws.deserializeAttachment() as Partial<DeskAttachment> | null)?.hub?.session ?? null;
   }
 
   identity(ws: WebSocket): AgentIdentity | null {

@@ -5,9 +5,9 @@
 // (hub-store.ts) and every timer in the multiplexed alarm (../timers.ts), so
 // eviction loses nothing but caches.
 import { DurableObject } from "cloudflare:workers";
-import { currentAgentIdentity } from "../auth/session";
+import { currentAccount } from "../auth/session";
 import type { Env } from "../env";
-import { type AgentIdentity, identityFrom, isTeamMember } from "../identity";
+import { type AgentIdentity, identityFrom, isTeamMember, SESSION_HEADER } from "../identity";
 import { type ConversationSummary, conversationSummarySchema, type HubClientFrame, hubClientFrame, type HubServerFrame, type QueueStatus } from "../protocol";
 import type { AssignRequest, RpcResult } from "../rpc";
 import { type TeamSettings, teamSettingsSchema } from "../settings";
@@ -90,7 +90,7 @@ export class TeamHub extends DurableObject<Env> {
 
     const [client, server] = Object.values(new WebSocketPair());
     const now = this.clock.now();
-    this.desk.accept(server, who, now);
+    this.desk.accept(server, who, now, request.headers.get(SESSION_HEADER));
     if (member) {
       // First connect makes an agent online; later connects keep the status they chose.
       this.store.ensurePresence(member.id, now);
@@ -379,8 +379,9 @@ export class TeamHub extends DurableObject<Env> {
   /**
    * Team membership or an agent's account changed in D1. The desks of the
    * `changedAgentIds` are checked against their account as it is now: a
-   * disabled or removed account, or one whose role or teams changed, is
-   * disconnected (the desk reconnects with the new identity, or is refused).
+   * disabled or removed account, one whose role or teams changed, or a desk
+   * whose session ended (signed out, password changed), is disconnected (the
+   * desk reconnects with the new identity, or is refused).
    * Admins need this: they keep a desk without being members, so the member
    * list alone does not show what happened to them.
    */
@@ -390,11 +391,13 @@ export class TeamHub extends DurableObject<Env> {
     for (const agentId of new Set(changedAgentIds)) {
       const desks = this.desk.ofAgent(agentId);
       if (!desks.length) continue;
-      const fresh = await currentAgentIdentity(this.env.DB, agentId);
+      const account = await currentAccount(this.env.DB, agentId);
       for (const ws of desks) {
         const was = this.desk.identity(ws);
-        if (!fresh) ws.close(4003, "account no longer active");
-        else if (was && identityChanged(was, fresh)) ws.close(4009, "your account changed");
+        const session = this.desk.session(ws);
+        if (!account) ws.close(4003, "account no longer active");
+        else if (session && !account.sessionIds.has(session)) ws.close(4001, "signed out");
+        else if (was && identityChanged(was, account.identity)) ws.close(4009, "your account changed");
       }
     }
   }

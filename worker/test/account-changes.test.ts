@@ -3,7 +3,7 @@
 // (an admin opens any team's desk without being a member of it).
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, login, seedAgent, seedTeam } from "./helpers";
+import { call, cookieFrom, login, PASSWORD, seedAgent, seedTeam } from "./helpers";
 import { openSocket, type TestSocket } from "./ws";
 
 let teamId: string;
@@ -53,5 +53,34 @@ describe("a desk whose account changes", () => {
     expect(cy.ws.readyState).toBe(WebSocket.OPEN);
     await cy.close();
     expect((await env.DB.prepare("SELECT name FROM agents WHERE id = ?").bind(id).first<{ name: string }>())?.name).toBe("Cy Renamed");
+  });
+});
+
+describe("a desk whose session ends", () => {
+  it("signing out closes that browser's desks at once; the same agent's desk signed in elsewhere stays open", async () => {
+    await seedAgent({ email: "dot@accounts.test", teams: [{ teamId, role: "agent" }] });
+    const here = await login("dot@accounts.test", undefined, "10.1.1.1");
+    const elsewhere = await login("dot@accounts.test", undefined, "10.1.1.2");
+    const leaving = await desk(here);
+    const staying = await desk(elsewhere);
+    expect((await call("/api/v1/auth/logout", { method: "POST", cookie: here })).status).toBe(200);
+    expect(await within(leaving.closedWith)).toBe(4001);
+    staying.send({ type: "status", status: "break" });
+    await staying.next((fr) => fr.type === "presence" && fr.presence.status === "break");
+    expect(staying.ws.readyState).toBe(WebSocket.OPEN);
+    await staying.close();
+  });
+
+  it("changing the password closes every desk opened with another session (a stolen cookie's too), and the new session opens one", async () => {
+    await seedAgent({ email: "eve@accounts.test", teams: [{ teamId, role: "agent" }] });
+    const stolen = await login("eve@accounts.test", undefined, "10.2.2.1");
+    const mine = await login("eve@accounts.test", undefined, "10.2.2.2");
+    const thief = await desk(stolen);
+    const changed = await call("/api/v1/me/password", { method: "POST", cookie: mine, json: { currentPassword: PASSWORD, password: "a brand new password" } });
+    expect(changed.status).toBe(200);
+    expect(await within(thief.closedWith)).toBe(4001);
+    expect(String(await openSocket(`/ws/team/${teamId}`, { cookie: stolen }).catch((e: Error) => e))).toContain("401");
+    const again = await desk(cookieFrom(changed));
+    await again.close();
   });
 });

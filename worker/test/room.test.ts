@@ -208,6 +208,23 @@ describe("messages", () => {
     }
   });
 
+  it("a socket whose session was signed out is let go at its identity check; one from a session still signed in is not", async () => {
+    const { v, visitor } = await assignedConversation(); // Sam's
+    const elsewhere = await login("ann@room.test", undefined, "10.7.7.7");
+    const gone = await agentSocket(elsewhere, v.roomId);
+    const kept = await agentSocket(f.cookies.ann, v.roomId);
+    expect((await call("/api/v1/auth/logout", { method: "POST", cookie: elsewhere })).status).toBe(200);
+    await identitiesGoStale(v.roomId);
+    gone.send({ type: "send", clientId: cid(), kind: "note", body: "from a signed-out browser" });
+    visitor.send({ type: "send", clientId: cid(), body: "my order number is 5521" });
+    expect(await gone.next((fr) => fr.type === "error" && fr.message === "You were signed out: sign in again.")).toBeTruthy();
+    await closed(gone.ws);
+    await kept.next(isMessage("my order number is 5521"));
+    expect(JSON.stringify(gone.frames)).not.toContain("5521");
+    const bodies = await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.messagesAfter(0, 1000, true).map((m) => m.body));
+    expect(bodies).not.toContain("from a signed-out browser");
+  });
+
   it("invalid frames get an error frame and the socket stays usable", async () => {
     const { visitor } = await assignedConversation();
     for (const bad of ["not json", JSON.stringify({ type: "dance" }), JSON.stringify({ type: "send", clientId: "x", body: 1 }), JSON.stringify({ type: "send", clientId: cid(), body: "x".repeat(17 * 1024) })]) {
