@@ -104,7 +104,8 @@ fileRoutes.openapi(
     const { key } = c.req.valid("json");
     const { address, who } = await roomMember(c, roomId);
     if (!key.startsWith(roomKeyPrefix(address.roomId))) throw notFound("File");
-    await requireAccess(c, address, who);
+    // A file sent in an earlier conversation of the room is read as that conversation is.
+    if (!(await roomStub(c.env, address.roomId).mayReadFile(who, address, key))) throw forbidden("You cannot use this conversation.");
     return c.json(await signFileUrl(c.env.FILE_URL_SECRET, key), 200);
   },
 );

@@ -133,20 +133,21 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
   /** welcome → the messages the client missed → live. Synchronous, so nothing can interleave. */
   private welcome(ws: WebSocket, who: Identity, after: number): void {
     const agent = who.kind === "agent";
+    const only = this.readableConversations(who);
     const lastSeq = this.store.lastSeq();
     const from = after > lastSeq ? 0 : after; // a client from a reset room starts over
     let replay: RoomMessage[];
     let hasMore: boolean;
     if (from === 0) {
-      replay = this.store.messagesBefore(lastSeq + 1, BACKLOG, agent);
-      hasMore = replay.length > 0 && this.store.messagesBefore(replay[0].seq, 1, agent).length > 0;
+      replay = this.store.messagesBefore(lastSeq + 1, BACKLOG, agent, only);
+      hasMore = replay.length > 0 && this.store.messagesBefore(replay[0].seq, 1, agent, only).length > 0;
     } else {
-      replay = this.store.messagesAfter(from, MAX_REPLAY + 1, agent);
+      replay = this.store.messagesAfter(from, MAX_REPLAY + 1, agent, only);
       hasMore = replay.length > MAX_REPLAY;
       // Missed more than one resume carries: the newest MAX_REPLAY, and the client pages back
       // from replayFrom with `history` for the rest, as a fresh client does. (Replaying the
       // oldest would leave a gap before `live` that `history`, which pages backwards, cannot fill.)
-      if (hasMore) replay = this.store.messagesBefore(lastSeq + 1, MAX_REPLAY, agent);
+      if (hasMore) replay = this.store.messagesBefore(lastSeq + 1, MAX_REPLAY, agent, only);
     }
     const current = this.store.current();
     this.sendTo(ws, {
@@ -184,8 +185,10 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       if (frame.type === "typing") return this.typing(ws, state, frame.on);
       if (frame.type === "queue") return this.sendTo(ws, { type: "queue", ...(await this.queueStatus()) });
       if (frame.type === "history") {
-        const messages = this.store.messagesBefore(frame.before, frame.limit, state.identity.kind === "agent");
-        const hasMore = messages.length > 0 && this.store.messagesBefore(messages[0].seq, 1, state.identity.kind === "agent").length > 0;
+        const agent = state.identity.kind === "agent";
+        const only = this.readableConversations(state.identity);
+        const messages = this.store.messagesBefore(frame.before, frame.limit, agent, only);
+        const hasMore = messages.length > 0 && this.store.messagesBefore(messages[0].seq, 1, agent, only).length > 0;
         return this.sendTo(ws, { type: "history", messages, hasMore });
       }
       const result = await this.flow.run(state.identity, frame);
@@ -619,7 +622,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
       const frame = roomClientFrame.parse(input);
       if (who.kind === "visitor" && !VISITOR_COMMANDS.has(frame.type)) throw new RoomError("forbidden", `Visitors cannot ${frame.type}.`);
       if (!(await this.mayAccess(who, address))) throw new RoomError("forbidden", "You cannot open this conversation.");
-      if (frame.type === "history") return { ok: true, messages: this.store.messagesBefore(frame.before, frame.limit, who.kind === "agent") };
+      if (frame.type === "history") return { ok: true, messages: this.store.messagesBefore(frame.before, frame.limit, who.kind === "agent", this.readableConversations(who)) };
       if (frame.type === "typing") return { ok: true };
       if (frame.type === "queue") return { ok: true, queue: await this.queueStatus() };
       const result = await this.flow.run(who, frame);
@@ -636,7 +639,7 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     const agent = who.kind === "agent";
     if (!(await this.mayAccess(who, address))) return null;
     const current = this.store.current();
-    const messages = this.store.messagesBefore(before ?? this.store.lastSeq() + 1, limit, agent);
+    const messages = this.store.messagesBefore(before ?? this.store.lastSeq() + 1, limit, agent, this.readableConversations(who));
     return { conversation: current ? this.flow.snapshot(current, !agent) : null, lastSeq: this.store.lastSeq(), messages };
   }
 
@@ -655,6 +658,34 @@ export class ChatRoom extends DurableObject<Env> implements RoomHost {
     this.ensureAddress(address);
     const current = this.store.current();
     return canSee(who, current, address.teamId, (await this.settings()).visibility, current ? this.store.participants(current.id).map((p) => p.id) : []);
+  }
+
+  /**
+   * The room's conversations `who` may read (null: every one). A room holds a
+   * contact's conversations one after another, maybe of several teams (a
+   * transfer moves one); seeing the current one does not open the others. An
+   * agent reads each one SPEC §1 lets them see, by its own team and assignee,
+   * as the archive does (http/archive.ts). A conversation of another team than
+   * the inbox's is read by that team's "assigned" rule: the room does not keep
+   * that team's setting, and the stricter one never shows too much.
+   */
+  readableConversations(who: Identity): string[] | null {
+    if (who.kind === "visitor" || who.role === "admin") return null;
+    const inboxTeamId = this.store.address?.teamId;
+    const inboxVisibility = this.cachedSettings()?.visibility ?? "assigned";
+    const all = this.store.allConversations();
+    const readable = all.filter((c) =>
+      canSee(who, c, c.team_id, c.team_id === inboxTeamId ? inboxVisibility : "assigned", this.store.participants(c.id).map((p) => p.id)),
+    );
+    return readable.length === all.length ? null : readable.map((c) => c.id);
+  }
+
+  /** May `who` download the room's file `key`? If it is in a message, they must be able to read that message's conversation. */
+  async mayReadFile(who: Identity, address: RoomAddress, key: string): Promise<boolean> {
+    if (!(await this.mayAccess(who, address))) return false;
+    const only = this.readableConversations(who);
+    const holders = this.store.conversationsWithFile(key);
+    return !only || !holders.length || holders.some((id) => only.includes(id));
   }
 
   /** Hub → room: the hub decided who gets the conversation. */

@@ -35,6 +35,8 @@ export interface RoomHost {
   cachedSettings(): RoomSettings | null;
   broadcast(frame: RoomServerFrame | (() => RoomServerFrame), audience?: "all" | "agents" | "visitors"): void;
   dropAgentsWhoCannotSee(): void;
+  /** The room's conversations `who` may read (null: all). */
+  readableConversations(who: AgentIdentity): string[] | null;
   syncHub(urgent?: boolean, teamIds?: string[]): void;
   hubUpToDate(): Promise<void>;
   summaryForHub(): ConversationSummary | null;
@@ -588,7 +590,9 @@ export class ConversationFlow {
   private async merge(who: AgentIdentity, fromId: string): Promise<void> {
     const target = await this.requireActive(who);
     const source = this.store.conversation(fromId);
-    if (!source || source.merged_into) throw new RoomError("not_found", "That conversation is not in this room.");
+    // Only one the agent may read (an earlier conversation may be another team's, or a colleague's).
+    const readable = this.room.readableConversations(who);
+    if (!source || source.merged_into || (readable && !readable.includes(source.id))) throw new RoomError("not_found", "That conversation is not in this room.");
     if (source.id === target.id) throw new RoomError("conflict", "A conversation cannot be merged into itself.");
     if (source.status !== "closed") throw new RoomError("conflict", "Close the other conversation before merging it.");
     const out: RoomMessage[] = [];

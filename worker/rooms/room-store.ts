@@ -339,20 +339,32 @@ export class RoomStore {
     if (isConversationLine(message)) this.lastLineCache = message;
     return message;
   }
-  /** Messages after `afterSeq`, oldest first, at most `limit`. */
-  messagesAfter(afterSeq: number, limit: number, includeInternal: boolean): RoomMessage[] {
+  /** Messages after `afterSeq`, oldest first, at most `limit`; of the `conversationIds` only, unless null. */
+  messagesAfter(afterSeq: number, limit: number, includeInternal: boolean, conversationIds: readonly string[] | null = null): RoomMessage[] {
+    const only = onlyOf(includeInternal, conversationIds);
     return this.sql
-      .exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ${includeInternal ? "" : "AND internal = 0"} ORDER BY seq LIMIT ?`, afterSeq, limit)
+      .exec<MessageRow>(`SELECT * FROM messages WHERE seq > ? ${only.sql} ORDER BY seq LIMIT ?`, afterSeq, ...only.binds, limit)
       .toArray()
       .map(toMessage);
   }
-  /** The newest `limit` messages before `beforeSeq`, oldest first. */
-  messagesBefore(beforeSeq: number, limit: number, includeInternal: boolean): RoomMessage[] {
+  /** The newest `limit` messages before `beforeSeq`, oldest first; of the `conversationIds` only, unless null. */
+  messagesBefore(beforeSeq: number, limit: number, includeInternal: boolean, conversationIds: readonly string[] | null = null): RoomMessage[] {
+    const only = onlyOf(includeInternal, conversationIds);
     return this.sql
-      .exec<MessageRow>(`SELECT * FROM messages WHERE seq < ? ${includeInternal ? "" : "AND internal = 0"} ORDER BY seq DESC LIMIT ?`, beforeSeq, limit)
+      .exec<MessageRow>(`SELECT * FROM messages WHERE seq < ? ${only.sql} ORDER BY seq DESC LIMIT ?`, beforeSeq, ...only.binds, limit)
       .toArray()
       .map(toMessage)
       .reverse();
+  }
+  /** The conversations whose messages carry the file `key` (none: not sent yet, only uploaded). */
+  conversationsWithFile(key: string): string[] {
+    return this.sql
+      .exec<{ conversation_id: string }>(
+        "SELECT DISTINCT m.conversation_id FROM messages m, json_each(m.data, '$.attachments') a WHERE m.data IS NOT NULL AND json_extract(a.value, '$.key') = ?",
+        key,
+      )
+      .toArray()
+      .map((r) => r.conversation_id);
   }
   /** The newest message both sides see that is not an event line: what a list row previews. */
   lastConversationLine(): RoomMessage | null {
@@ -429,6 +441,14 @@ export class RoomStore {
     this.readsCache = null;
     this.lastLineCache = undefined;
   }
+}
+
+/** The WHERE clause narrowing a message read to what its reader gets (see messagesBefore). */
+function onlyOf(includeInternal: boolean, conversationIds: readonly string[] | null): { sql: string; binds: string[] } {
+  const internal = includeInternal ? "" : "AND internal = 0";
+  if (!conversationIds) return { sql: internal, binds: [] };
+  if (!conversationIds.length) return { sql: `${internal} AND 0`, binds: [] };
+  return { sql: `${internal} AND conversation_id IN (${conversationIds.map(() => "?").join(", ")})`, binds: [...conversationIds] };
 }
 
 /** What a list row previews: a message both sides see, not an event line, not the bot's menus and greetings (LAST_LINE in SQL). */

@@ -472,3 +472,91 @@ describe("lossless resume", () => {
     expect(await alarmAfter(earliest - 1_000)).toBe(earliest - 1_000); // earlier than everything: it moves
   });
 });
+
+describe("a room's earlier conversations (SPEC §1: what an agent may see, conversation by conversation)", () => {
+  /** Sam's conversation with a note, a customer line and a file, closed; then the customer writes again (a new, unassigned one). */
+  async function earlierConversationOfSam() {
+    const { v, visitor, agent: sam } = await assignedConversation();
+    const first = (await runInDurableObject(roomStub(v.roomId), (r: ChatRoom) => r.store.current()!)).id;
+    const content = new TextEncoder().encode("refund form, 42 EUR\n");
+    const uploaded = await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}/attachments?name=refund.txt`, {
+      method: "POST",
+      cookie: f.cookies.sam,
+      headers: { "content-type": "text/plain", "content-length": String(content.byteLength) },
+      body: content,
+    });
+    expect(uploaded.status).toBe(201);
+    const file = await uploaded.json<{ key: string; name: string; type: string; size: number; receipt: string }>();
+    sam.send({ type: "send", clientId: cid(), kind: "note", body: "SAM-NOTE refund approved" });
+    sam.send({ type: "send", clientId: cid(), body: "Here is the form", attachments: [{ key: file.key, name: file.name, type: file.type, size: file.size, receipt: file.receipt }] });
+    visitor.send({ type: "send", clientId: cid(), body: "CARD-4242" });
+    await sam.next(isMessage("CARD-4242"));
+    sam.send({ type: "close", reason: "resolved" });
+    await sam.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed");
+    visitor.send({ type: "send", clientId: cid(), body: "one more question" });
+    await visitor.next(isMessage("one more question"));
+    return { v, first, file };
+  }
+  const urlFor = (roomId: string, key: string, cookie: string) => call(`/api/v1/rooms/${encodeURIComponent(roomId)}/attachments/url`, { method: "POST", cookie, json: { key } });
+
+  it("where agents see only their own chats, another agent gets the new conversation and none of the earlier one: not on the socket, in history, over HTTP, as a file or a merge", async () => {
+    await setVisibility("assigned");
+    try {
+      const { v, first, file } = await earlierConversationOfSam();
+      const ann = await agentSocket(f.cookies.ann, v.roomId);
+      await ann.next((fr) => fr.type === "live");
+      expect(ann.frames.find((fr) => fr.type === "welcome").hasMore).toBe(false);
+      const history = ann.frames.length;
+      ann.send({ type: "history", before: 1_000_000, limit: 100 });
+      await ann.next((fr) => fr.type === "history", history);
+      const http = await (await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}`, { cookie: f.cookies.ann })).text();
+      for (const seen of [JSON.stringify(ann.frames), http]) {
+        expect(seen).toContain("one more question");
+        for (const hidden of ["SAM-NOTE", "CARD-4242", "Here is the form", first]) expect(seen).not.toContain(hidden);
+      }
+      expect((await urlFor(v.roomId, file.key, f.cookies.ann)).status).toBe(403);
+      // Sam, whose conversation it was, and a manager read both.
+      for (const cookie of [f.cookies.sam, f.cookies.mia]) {
+        expect(await (await call(`/api/v1/rooms/${encodeURIComponent(v.roomId)}`, { cookie })).text()).toContain("SAM-NOTE");
+        expect((await urlFor(v.roomId, file.key, cookie)).status).toBe(200);
+      }
+      // Taking the new one does not open the earlier one either: it cannot be merged in.
+      const joined = ann.frames.length;
+      ann.send({ type: "join" });
+      await ann.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.ann, joined);
+      const merge = ann.frames.length;
+      ann.send({ type: "merge", fromConversationId: first });
+      expect(await ann.next((fr) => fr.type === "error", merge)).toMatchObject({ code: "not_found" });
+      expect(JSON.stringify(ann.frames)).not.toContain("SAM-NOTE");
+    } finally {
+      await setVisibility("all");
+    }
+  });
+
+  it("where agents see all the team's chats, the earlier conversation reads as before", async () => {
+    const { v, file } = await earlierConversationOfSam();
+    const ann = await agentSocket(f.cookies.ann, v.roomId);
+    await ann.next((fr) => fr.type === "live");
+    expect(JSON.stringify(ann.frames)).toContain("SAM-NOTE");
+    expect((await urlFor(v.roomId, file.key, f.cookies.ann)).status).toBe(200);
+  });
+
+  it("a conversation transferred to another team and closed there stays that team's: the inbox's team does not read its notes", async () => {
+    const { v, visitor, agent: sam } = await assignedConversation();
+    sam.send({ type: "transfer", teamId: f.otherTeamId });
+    await sam.next((fr) => fr.type === "error" && fr.code === "forbidden"); // Sam may no longer see it
+    const otto = await agentSocket(f.cookies.otto, v.roomId);
+    const joined = otto.frames.length;
+    otto.send({ type: "join" });
+    await otto.next((fr) => isEvent("assigned")(fr) && fr.message.data.agentId === f.ids.otto, joined);
+    otto.send({ type: "send", clientId: cid(), kind: "note", body: "OTHER-TEAM-NOTE escalate to legal" });
+    await otto.next(isMessage("OTHER-TEAM-NOTE escalate to legal"));
+    otto.send({ type: "close", reason: "resolved" });
+    await otto.next((fr) => fr.type === "conversation" && fr.conversation.status === "closed");
+    visitor.send({ type: "send", clientId: cid(), body: "hello again" });
+    await visitor.next(isMessage("hello again"));
+    const ann = await agentSocket(f.cookies.ann, v.roomId);
+    await ann.next(isMessage("hello again"));
+    expect(JSON.stringify(ann.frames)).not.toContain("OTHER-TEAM-NOTE");
+  });
+});
