@@ -1,7 +1,7 @@
 // The one Worker: API, sockets, webhooks, and the desk as static assets.
 import { Hono } from "hono";
 import { assertSecrets, type Env } from "./env";
-import { type AppEnv, newRouter, onError, requireSession, sameOriginForCookies } from "./http/app";
+import { type AppEnv, jsonBodyLimit, newRouter, onError, requireSession, sameOriginForCookies } from "./http/app";
 import { agentRoutes } from "./http/agents";
 import { authRoutes } from "./http/auth";
 import { errorBody } from "./http/errors";
@@ -19,6 +19,7 @@ export { TeamHub } from "./teams/team-hub";
 
 const api = newRouter();
 api.use("*", sameOriginForCookies);
+api.use("*", jsonBodyLimit);
 // Every resource router below needs a signed-in agent; auth routes guard themselves.
 for (const prefix of ["/teams", "/team-directory", "/agents", "/inboxes", "/search", "/conversations"]) {
   api.use(prefix, requireSession);

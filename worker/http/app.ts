@@ -2,6 +2,7 @@
 // Origin checks on state changes, and the session guard.
 import { OpenAPIHono, createRoute, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { getCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { agentForToken, type CurrentAgent, SESSION_COOKIE } from "../auth/session";
@@ -45,6 +46,26 @@ export const sameOriginForCookies: MiddlewareHandler<AppEnv> = async (c, next) =
   await next();
 };
 
+/**
+ * JSON bodies over this are refused (413) before they are read: the largest a
+ * client sends (a 16 KB message with its attachment refs, an inbox's bot) is a
+ * small fraction of it, and a huge one must not be parsed into memory first.
+ */
+export const MAX_JSON_BYTES = 256 * 1024;
+const limitJson = bodyLimit({
+  maxSize: MAX_JSON_BYTES,
+  onError: () => {
+    throw new ApiError(413, "too_large", `The request body is over ${MAX_JSON_BYTES / 1024} KB.`);
+  },
+});
+/** An attachment upload streams its file to R2 and has its own limits (files.ts). */
+const UPLOAD_PATH = /\/rooms\/[^/]+\/attachments$/;
+
+export const jsonBodyLimit: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (SAFE_METHODS.has(c.req.method) || UPLOAD_PATH.test(c.req.path)) return next();
+  return limitJson(c, next);
+};
+
 export const requireSession: MiddlewareHandler<AppEnv> = async (c, next) => {
   const agent = await agentForToken(c.env, getCookie(c, SESSION_COOKIE));
   if (!agent) throw unauthorized();
@@ -63,7 +84,7 @@ interface RouteSpec<P extends Obj | undefined, Q extends Obj | undefined, B exte
   query?: Q;
   body?: B;
   status?: 200 | 201;
-  /** Error statuses the route answers besides the usual 400, 401, 403, 404 and 409. */
+  /** Error statuses the route answers besides the usual 400, 401, 403, 404 and 409 (and 413 with a body). */
   errors?: (429 | 503)[];
 }
 
@@ -97,6 +118,8 @@ export function route<P extends Obj | undefined = undefined, Q extends Obj | und
       403: errorResponseSpec,
       404: errorResponseSpec,
       409: errorResponseSpec,
+      // A body over MAX_JSON_BYTES (jsonBodyLimit).
+      ...(spec.body ? { 413: errorResponseSpec } : {}),
       ...(Object.fromEntries((spec.errors ?? []).map((status) => [status, errorResponseSpec])) as Partial<Record<429 | 503, typeof errorResponseSpec>>),
     },
   });

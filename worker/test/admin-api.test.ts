@@ -117,6 +117,33 @@ describe("admin API", () => {
     expect(unknownTeam.status).toBe(400);
   });
 
+  it("a JSON body over 256 KB is refused with 413 before it is read, with or without its length; nothing is stored", async () => {
+    const before = await env.DB.prepare("SELECT COUNT(*) AS n FROM teams").first<{ n: number }>();
+    const huge = JSON.stringify({ name: "Huge", settings: { holidays: [] }, padding: "x".repeat(300 * 1024) });
+    const declared = await call("/api/v1/teams", { method: "POST", cookie: admin, json: JSON.parse(huge) });
+    const bytes = new TextEncoder().encode(huge);
+    const streamed = await call("/api/v1/teams", {
+      method: "POST",
+      cookie: admin,
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 16 * 1024) controller.enqueue(bytes.subarray(i, i + 16 * 1024));
+          controller.close();
+        },
+      }),
+    });
+    for (const res of [declared, streamed]) {
+      expect(res.status).toBe(413);
+      expect((await res.json<Json>()).error).toMatchObject({ code: "too_large", message: expect.stringContaining("256 KB") });
+    }
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM teams").first<{ n: number }>())!.n).toBe(before!.n);
+    // A body of an ordinary size goes through; the API document says which routes may answer 413.
+    expect((await call("/api/v1/teams", { method: "POST", cookie: admin, json: { name: "Ordinary" } })).status).toBe(201);
+    const doc = await (await call("/api/v1/openapi.json")).json<Json>();
+    expect(Object.keys(doc.paths["/teams"].post.responses)).toContain("413");
+  });
+
   it("inbox credentials are write-only: never returned, not in the audit log", async () => {
     const res = await call("/api/v1/inboxes", {
       method: "POST",
