@@ -1,6 +1,7 @@
 // Team and inbox settings: stored as JSON in D1, read by the Durable Objects.
 // One schema gives the defaults, the validation and the types.
 import { z } from "@hono/zod-openapi";
+import { BOT_DEFAULTS } from "./bot-defaults";
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "Use HH:MM (24 h).");
 const dayHours = z.array(z.object({ start: hhmm, end: hhmm })).max(4);
@@ -80,12 +81,12 @@ const botFlowFields = z.object({
   enabled: z.boolean().default(false),
   greeting: z.string().trim().max(2000).default(""),
   options: z.array(botOptionSchema).max(9, "At most 9 options.").default([]),
-  fallback: z.string().trim().min(1).max(2000).default("Sorry, I did not understand. Please answer with the number of an option."),
+  fallback: z.string().trim().min(1).max(2000).default(BOT_DEFAULTS.fallback),
   /** Answers in a row the bot does not understand before it hands over. */
-  giveUpAfter: z.number().int().min(1).max(10).default(2),
-  handoverMessage: z.string().trim().min(1).max(2000).default("One moment please, I am connecting you with a person."),
+  giveUpAfter: z.number().int().min(1).max(10).default(BOT_DEFAULTS.giveUpAfter),
+  handoverMessage: z.string().trim().min(1).max(2000).default(BOT_DEFAULTS.handoverMessage),
   /** The hand-over message when nobody in the team can take a chat (outside business hours, nobody online). */
-  awayMessage: z.string().trim().min(1).max(2000).default("Nobody is available right now. Leave your question here and we will answer as soon as we are back."),
+  awayMessage: z.string().trim().min(1).max(2000).default(BOT_DEFAULTS.awayMessage),
 });
 
 /**

@@ -1,4 +1,5 @@
 // The inbox bot as the admin form edits it, and back to what the API takes.
+import { BOT_DEFAULTS } from "../../../../worker/bot-defaults";
 import type { BotFlow } from "../api";
 
 export interface BotOptionDraft {
@@ -28,12 +29,12 @@ export const newBotOption = (fields: Omit<BotOptionDraft, "key">): BotOptionDraf
 export function botDraft(bot: BotFlow | undefined): BotDraft {
   return {
     enabled: bot?.enabled ?? false,
-    greeting: bot?.greeting ?? "Hi! How can we help you today?",
+    greeting: bot?.greeting ?? BOT_DEFAULTS.greeting,
     options: bot?.options.map((o) => newBotOption({ label: o.label, reply: o.reply ?? "", handover: o.handover ?? false })) ?? [newBotOption({ label: "Talk to a person", reply: "", handover: true })],
-    fallback: bot?.fallback ?? "Sorry, I did not understand. Please answer with the number of an option.",
-    giveUpAfter: bot?.giveUpAfter ?? 2,
-    handoverMessage: bot?.handoverMessage ?? "One moment please, I am connecting you with a person.",
-    awayMessage: bot?.awayMessage ?? "Nobody is available right now. Leave your question here and we will answer as soon as we are back.",
+    fallback: bot?.fallback ?? BOT_DEFAULTS.fallback,
+    giveUpAfter: bot?.giveUpAfter ?? BOT_DEFAULTS.giveUpAfter,
+    handoverMessage: bot?.handoverMessage ?? BOT_DEFAULTS.handoverMessage,
+    awayMessage: bot?.awayMessage ?? BOT_DEFAULTS.awayMessage,
   };
 }
 
