@@ -128,7 +128,7 @@ inboxRoutes.openapi(route({ method: "delete", path: "/inboxes/{id}", summary: "D
   // Its team's hub knows the newest at once (the archive a few seconds later); the archive knows
   // those transferred to other teams.
   const [live, archived] = await Promise.all([
-    c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(row.team_id)).openConversationIdsOf(id),
+    c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(row.team_id)).openConversationIds(id),
     c.env.DB.prepare("SELECT id FROM conversations WHERE inbox_id = ? AND status <> 'closed' AND merged_into IS NULL").bind(id).all<{ id: string }>(),
   ]);
   const open = new Set([...live, ...archived.results.map((r) => r.id)]).size;

@@ -106,7 +106,7 @@ teamRoutes.openapi(route({ method: "delete", path: "/teams/{id}", summary: "Dele
   const inbox = await c.env.DB.prepare("SELECT 1 FROM inboxes WHERE team_id = ?").bind(id).first();
   if (inbox) throw conflict("Move or delete this team's inboxes first.");
   // Conversations transferred in keep this team after its inboxes are gone; its hub lists those not closed.
-  const open = await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).openConversationCount();
+  const open = (await c.env.TEAM_HUB.get(c.env.TEAM_HUB.idFromName(id)).openConversationIds()).length;
   if (open) throw conflict(`This team still has ${open} conversation${open === 1 ? "" : "s"} that ${open === 1 ? "is" : "are"} not closed: close or transfer ${open === 1 ? "it" : "them"} first.`);
   await c.env.DB.batch([c.env.DB.prepare("DELETE FROM teams WHERE id = ?").bind(id), auditStatement(c, "team.delete", "team", id)]);
   return c.json({ ok: true }, 200);

@@ -361,18 +361,15 @@ export class TeamHub extends DurableObject<Env> {
     return snapshot ? { conversations: snapshot.conversations, presence: snapshot.presence } : { conversations: [], presence: [] };
   }
 
-  /** HTTP API: how many of the team's conversations are not closed (a team with any cannot be deleted). */
-  async openConversationCount(): Promise<number> {
-    await this.ensureLoaded();
-    return this.store.conversations().length;
-  }
-
-  /** HTTP API: the ids of one inbox's conversations in this team that are not closed (an inbox with any cannot be deleted). */
-  async openConversationIdsOf(inboxId: string): Promise<string[]> {
+  /**
+   * HTTP API: the ids of the team's conversations that are not closed, or of
+   * one inbox's among them (a team or an inbox with any cannot be deleted).
+   */
+  async openConversationIds(inboxId?: string): Promise<string[]> {
     await this.ensureLoaded();
     return this.store
       .conversations()
-      .filter((c) => c.summary.inboxId === inboxId)
+      .filter((c) => !inboxId || c.summary.inboxId === inboxId)
       .map((c) => c.summary.id);
   }
 
