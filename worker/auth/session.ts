@@ -44,8 +44,12 @@ export async function endAllSessions(env: Env, agentId: string): Promise<void> {
   await env.DB.prepare("DELETE FROM sessions WHERE agent_id = ?").bind(agentId).run();
 }
 
-/** The agent behind a session token, or null if the session is missing, expired or the agent disabled. */
-export async function agentForToken(env: Env, token: string | undefined): Promise<CurrentAgent | null> {
+/**
+ * The session behind a token: its agent and the id it is stored under (the
+ * token's hash, which desk sockets keep to notice when it ends; see
+ * currentAccount). Null if the session is missing, expired or the agent disabled.
+ */
+export async function sessionFor(env: Env, token: string | undefined): Promise<{ agent: CurrentAgent; sessionId: string } | null> {
   if (!token || token.length > 200) return null;
   const id = await sha256Hex(token);
   const [agentRows, teamRows] = await env.DB.batch([
@@ -59,7 +63,12 @@ export async function agentForToken(env: Env, token: string | undefined): Promis
   ]);
   const agent = agentRows.results[0] as Omit<CurrentAgent, "teams"> | undefined;
   if (!agent) return null;
-  return { ...agent, teams: teamRows.results as CurrentAgent["teams"] };
+  return { agent: { ...agent, teams: teamRows.results as CurrentAgent["teams"] }, sessionId: id };
+}
+
+/** The agent behind a session token, or null if the session is missing, expired or the agent disabled. */
+export async function agentForToken(env: Env, token: string | undefined): Promise<CurrentAgent | null> {
+  return (await sessionFor(env, token))?.agent ?? null;
 }
 
 /**
@@ -80,9 +89,6 @@ export async function currentAccount(db: D1Database, agentId: string): Promise<{
     sessionIds: new Set((sessionRows.results as { id: string }[]).map((r) => r.id)),
   };
 }
-
-/** The id a session is stored under (the token's hash), which desk sockets carry to check that it has not ended. */
-export const sessionIdOf = (token: string) => sha256Hex(token);
 
 export function clientIp(req: Request): string {
   return req.headers.get("cf-connecting-ip") ?? "127.0.0.1";

@@ -4,7 +4,7 @@
 import { type Context, Hono } from "hono";
 import { getCookie } from "hono/cookie";
 import { isMemberOf } from "../auth/access";
-import { agentForToken, type CurrentAgent, SESSION_COOKIE, sessionIdOf } from "../auth/session";
+import { type CurrentAgent, SESSION_COOKIE, sessionFor } from "../auth/session";
 import type { Env } from "../env";
 import { ApiError, errorResponse, forbidden, notFound, unauthorized } from "./errors";
 import { type AgentIdentity, forwardWithIdentity } from "../identity";
@@ -38,11 +38,10 @@ socketRoutes.use("*", async (c, next) => {
 async function deskAgent(c: Context<SocketEnv>): Promise<{ agent: CurrentAgent; session: string }> {
   const origin = c.req.header("origin");
   if (origin && origin !== new URL(c.req.url).origin) throw forbidden("Cross-origin socket refused.");
-  const token = getCookie(c, SESSION_COOKIE);
-  const agent = await agentForToken(c.env, token);
-  if (!agent || !token) throw unauthorized();
+  const session = await sessionFor(c.env, getCookie(c, SESSION_COOKIE));
+  if (!session) throw unauthorized();
   // The socket outlives the request: it carries its session's id, so signing out closes it (see currentAccount).
-  return { agent, session: await sessionIdOf(token) };
+  return { agent: session.agent, session: session.sessionId };
 }
 
 /** Desk socket for one team: lists, presence, queue, notifications. */
